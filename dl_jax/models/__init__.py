@@ -17,6 +17,21 @@ _REGISTRY: dict[str, tuple[str, str, dict]] = {
     "logistic": ("dl_jax.models.mlp", "LogisticRegression", {}),
     "mlp": ("dl_jax.models.mlp", "MLP", {}),
     "cnn": ("dl_jax.models.mlp", "Conv1DNet", {}),
+    # MNIST-1D's recurrent baselines (bidirectional, all outputs read out, as the paper).
+    "rnn": ("dl_jax.models.sequence", "FlattenedRecurrent", {"cell": "rnn"}),
+    "gru": ("dl_jax.models.sequence", "FlattenedRecurrent", {"cell": "gru"}),
+    "lstm": ("dl_jax.models.sequence", "FlattenedRecurrent", {"cell": "lstm"}),
+    # The lecture's CNN family (dl_jax.models.cnn).
+    **{
+        name: ("dl_jax.models.cnn", cls, {})
+        for name, cls in (
+            ("lenet5", "LeNet5"), ("alexnet", "AlexNet"), ("zfnet", "ZFNet"),
+            ("vgg11", "VGG11"), ("vgg13", "VGG13"), ("vgg16", "VGG16"), ("vgg19", "VGG19"),
+            ("googlenet", "GoogLeNet"), ("resnet18", "ResNet18"), ("resnet34", "ResNet34"),
+            ("resnet50", "ResNet50"), ("resnet20", "ResNet20"), ("resnet32", "ResNet32"),
+            ("resnet44", "ResNet44"), ("resnet56", "ResNet56"),
+        )
+    },
 }
 
 
