@@ -188,32 +188,27 @@ def test_one_sgd_train_step(name):
         (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         step_updates, _ = optimizer.update(grads, optimizer.init(params), params)
         new_params = optax.apply_updates(params, step_updates)
-        # Per-leaf gradient peaks are reduced here rather than copying ~0.5 GB of VGG
-        # gradients to the host.
+        # Per-leaf peaks are reduced here rather than copying ~0.5 GB of VGG gradients and
+        # parameters to the host.
         grad_peaks = jax.tree.map(lambda g: jnp.max(jnp.abs(g)), grads)
-        output_bias_grad = _output_bias(grads)
-        return (
-            new_params,
-            updates.get("batch_stats", {}),
-            loss,
-            logits,
-            grad_peaks,
-            output_bias_grad,
-        )
+        moves = jax.tree.map(lambda new, old: jnp.max(jnp.abs(new - old)), new_params, params)
+        output_bias = (_output_bias(new_params), _output_bias(grads))
+        return updates.get("batch_stats", {}), loss, logits, grad_peaks, moves, output_bias
 
     args = (params, batch_stats, jax.random.key(2))
     step = _quick_jit(train_step, *args)
-    new_params, new_stats, loss, logits, grad_peaks, output_bias_grad = step(*args)
+    new_stats, loss, logits, grad_peaks, moves, (new_output_bias, output_bias_grad) = step(*args)
 
     assert logits.shape == (2, num_classes)
     assert np.isfinite(float(loss))
     peaks = np.array([float(p) for p in jax.tree.leaves(grad_peaks)])
     assert np.all(np.isfinite(peaks))
-    # Every parameter takes part in the loss, so every leaf gets a gradient.
+    # Every parameter takes part in the loss, so every leaf gets a gradient and moves.
     assert np.all(peaks > 0), name
+    assert all(float(move) > 0 for move in jax.tree.leaves(moves)), name
     # Plain SGD: the output layer's bias moved by exactly -lr * gradient.
     np.testing.assert_allclose(
-        _output_bias(new_params),
+        new_output_bias,
         _output_bias(params) - 1e-3 * output_bias_grad,
         rtol=1e-6,
         atol=1e-9,

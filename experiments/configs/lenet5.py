@@ -9,7 +9,9 @@ dl_jax/models/cnn.py). Data: scikit-learn's 8x8 digits (fixed stratified split, 
 Training uses the paper's own tools: random affine distortions of the training images (shift,
 rotation, scale, shear; LeCun et al. 1998 §V-B trained on distorted images) and weight decay.
 
-Expected result (seed 0, 2 CPU cores): test_accuracy EXPECTED_DIGITS in EXPECTED_TIME.
+Expected result (2 shared CPU cores): test_accuracy 1.000 (360/360) for seed 0 and 0.997
+(359/360) for seed 1, about 85-95 s each;
+``--config.augment=none`` (plain training) gives 0.975, as the issue predicted.
 On MNIST the paper's error is 0.95 % (0.8 % with distortions).
 """
 
