@@ -10,8 +10,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--config.num_steps=20", "--config.log_every_steps=10", "--config.eval_every_steps=20",
-        "--config.checkpoint_every_steps=20"]
+TINY = ["--config.num_steps=20", "--config.warmup_steps=5", "--config.log_every_steps=10",
+        "--config.eval_every_steps=20", "--config.checkpoint_every_steps=20"]
 
 
 def run_experiment(args, tfds_dir, devices="1"):
