@@ -26,14 +26,14 @@ def x64():
 
 
 def _rnn_problem(dtype=jnp.float32):
-    keys = jax.random.split(jax.random.key(0), 5)
-    params = {
-        "U": jax.random.normal(keys[0], (D, H), dtype) * 0.8,
-        "W": jax.random.normal(keys[1], (H, H), dtype) * 0.8,
-    }
-    readout = jax.random.normal(keys[2], (H, K), dtype)
-    xs = jax.random.normal(keys[3], (T, D), dtype)
-    labels = jax.random.randint(keys[4], (T,), 0, K)
+    rng = np.random.default_rng(0)
+
+    def normal(*shape, scale=1.0):
+        return jnp.asarray(scale * rng.normal(size=shape), dtype)
+
+    params = {"U": normal(D, H, scale=0.8), "W": normal(H, H, scale=0.8)}
+    readout, xs = normal(H, K), normal(T, D)
+    labels = jnp.asarray(rng.integers(0, K, size=T))
 
     def step_fn(p, s, x):
         return jnp.tanh(x @ p["U"] + s @ p["W"])
@@ -46,14 +46,14 @@ def _rnn_problem(dtype=jnp.float32):
 
 
 def _lstm_problem(dtype=jnp.float32):
+    rng = np.random.default_rng(1)
     cell = LSTMCell(H)
-    keys = jax.random.split(jax.random.key(1), 4)
-    xs = jax.random.normal(keys[0], (T, D), dtype)
+    xs = jnp.asarray(rng.normal(size=(T, D)), dtype)
     carry0 = (jnp.zeros(H, dtype), jnp.zeros(H, dtype))
-    params = jax.jit(cell.init)(keys[1], carry0, xs[0])["params"]
-    params = jax.tree.map(lambda p: (p + 0.5 * jax.random.normal(keys[2], p.shape)).astype(dtype),
+    params = jax.jit(cell.init)(jax.random.key(1), carry0, xs[0])["params"]
+    params = jax.tree.map(lambda p: jnp.asarray(p + 0.5 * rng.normal(size=p.shape), dtype),
                           params)
-    readout = jax.random.normal(keys[3], (H,), dtype)
+    readout = jnp.asarray(rng.normal(size=H), dtype)
 
     def step_fn(p, carry, x):
         return cell.apply({"params": p}, carry, x)[0]
@@ -102,32 +102,28 @@ def _global_norm(tree):
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
-def test_state_grad_norms_match_naive_per_step_gradients(kind):
-    step_fn, params, carry0, xs, loss = PROBLEMS[kind]()
-    cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
-    norms = state_grad_norms(cell, carry0, xs, loss)
-    assert norms.shape == (T,)
-    f, carries = _loss_from_state_at(cell, carry0, xs, loss)
-    grad_at = jax.jit(jax.grad(f))
-    naive = [_global_norm(grad_at(jax.tree.map(lambda c, t=t: c[t], carries), t))
-             for t in range(T)]
-    np.testing.assert_allclose(np.asarray(norms), naive, rtol=1e-5)
-    # Earlier states reach the loss through more steps: the totals differ from step to step.
-    assert len({round(float(n), 6) for n in norms}) == T
-    log_norms = state_grad_norms(cell, carry0, xs, loss, log_scale=True)
-    np.testing.assert_allclose(np.asarray(log_norms), np.log10(naive), atol=1e-5)
-
-
-@pytest.mark.parametrize("kind", ["rnn", "lstm"])
-def test_state_grads_match_finite_differences_float64(x64, kind):
+def test_state_grads_match_naive_per_step_gradients_and_finite_differences(x64, kind):
     step_fn, params, carry0, xs, loss = PROBLEMS[kind](jnp.float64)
     cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
     grads = state_grads(cell, carry0, xs, loss, dtype=jnp.float64)
-    assert jax.tree.leaves(grads)[0].dtype == jnp.float64
+    norms = state_grad_norms(cell, carry0, xs, loss, dtype=jnp.float64)
+    log_norms = state_grad_norms(cell, carry0, xs, loss, dtype=jnp.float64, log_scale=True)
+    assert norms.shape == (T,) and norms.dtype == jnp.float64
+    # Naive: for each t separately, the gradient of the loss as a function of carry_t alone.
+    f, carries = _loss_from_state_at(cell, carry0, xs, loss)
+    f, grad_at = jax.jit(f), jax.jit(jax.grad(f))
+    naive = [grad_at(jax.tree.map(lambda c, t=t: c[t], carries), t) for t in range(T)]
+    for t in range(T):
+        jax.tree.map(lambda g, n, t=t: np.testing.assert_allclose(
+            np.asarray(g[t]), np.asarray(n), rtol=1e-10, atol=1e-12), grads, naive[t])
+    naive_norms = [_global_norm(g) for g in naive]
+    np.testing.assert_allclose(np.asarray(norms), naive_norms, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(log_norms), np.log10(naive_norms), atol=1e-10)
+    # Earlier states reach the loss through more steps: the totals differ from step to step.
+    assert len({round(float(n), 6) for n in norms}) == T
+    # Finite differences of the loss along a random direction of carry_t.
     eps = 1e-6
     rng = np.random.default_rng(0)
-    f, carries = _loss_from_state_at(cell, carry0, xs, loss)
-    f = jax.jit(f)
     for t in (0, T // 2, T - 1):
         carry_t = jax.tree.map(lambda c, t=t: c[t], carries)
         direction = jax.tree.map(lambda c: jnp.asarray(rng.normal(size=c.shape)), carry_t)
@@ -164,31 +160,36 @@ def test_weight_grad_contributions_sum_to_gradient_and_match_lecture_terms():
                                                 return_grads=True)
     assert norms.shape == (T,) and per_step["W"].shape == (T, H, H)
 
-    def full_loss(p):
-        return loss(_rollout(lambda c, x: step_fn(p, c, x), carry0, xs))
+    cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
+    d_states = state_grads(cell, carry0, xs, loss)
 
-    total = jax.grad(full_loss)(params)
+    @jax.jit
+    def references(p, d_states):
+        total = jax.grad(lambda p: loss(_rollout(lambda c, x: step_fn(p, c, x), carry0, xs)))(p)
+        states = _rollout(cell, carry0, xs)
+        previous = jnp.concatenate([carry0[None], states[:-1]])
+
+        # Term k = dE/ds_k * ds_k/dW|direct, with dE/ds_k from state_grads.
+        def term(s_prev, x, d_state):
+            return jax.vjp(lambda q: step_fn(q, s_prev, x), p)[1](d_state)[0]
+
+        return total, jax.vmap(term)(previous, xs, d_states)
+
+    total, terms = references(params, d_states)
     for name in params:
         np.testing.assert_allclose(np.asarray(per_step[name].sum(0)), np.asarray(total[name]),
                                    rtol=1e-5, atol=1e-5)
-    # Term k = dE/ds_k * ds_k/dW|direct, with dE/ds_k from state_grads.
-    cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
-    d_states = state_grads(cell, carry0, xs, loss)
-    states = _rollout(cell, carry0, xs)
-    previous = jnp.concatenate([carry0[None], states[:-1]])
-    for k in range(T):
-        _, vjp = jax.vjp(lambda p, k=k: step_fn(p, previous[k], xs[k]), params)
-        (term,) = vjp(d_states[k])
-        for name in params:
-            np.testing.assert_allclose(np.asarray(per_step[name][k]), np.asarray(term[name]),
-                                       rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(float(norms[k]), _global_norm(term), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(per_step[name]), np.asarray(terms[name]),
+                                   rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(norms), [
+        _global_norm(jax.tree.map(lambda a, k=k: a[k], terms)) for k in range(T)], rtol=1e-5)
 
 
 def test_weight_grad_contributions_lstm_sum_to_gradient():
     step_fn, params, carry0, xs, loss = _lstm_problem()
     _, per_step = weight_grad_contributions(step_fn, params, carry0, xs, loss, return_grads=True)
-    total = jax.grad(lambda p: loss(_rollout(lambda c, x: step_fn(p, c, x), carry0, xs)))(params)
+    total = jax.jit(jax.grad(lambda p: loss(_rollout(lambda c, x: step_fn(p, c, x), carry0, xs))))(
+        params)
     jax.tree.map(lambda s, g: np.testing.assert_allclose(np.asarray(s.sum(0)), np.asarray(g),
                                                          rtol=1e-5, atol=1e-5), per_step, total)
 
@@ -236,15 +237,15 @@ def test_lstm_forget_gate_keeps_gradients_while_tanh_rnn_vanishes():
     # The lecture's argument: dC_t/dC_{t-1} ~ sigma(W_f [H, X]) ~ 1 for an open forget gate,
     # while the tanh RNN multiplies tanh' * W_c at every step.
     length, n = 30, 8
-    keys = jax.random.split(jax.random.key(3), 3)
-    xs = jax.random.normal(keys[0], (length, n))
-    w = 0.5 * np.linalg.qr(np.asarray(jax.random.normal(keys[1], (n, n))))[0]
+    rng = np.random.default_rng(3)
+    xs = jnp.asarray(rng.normal(size=(length, n)), jnp.float32)
+    w = jnp.asarray(0.5 * np.linalg.qr(rng.normal(size=(n, n)))[0], jnp.float32)
     rnn = lambda s, x: jnp.tanh(s @ w + x)  # noqa: E731
     rnn_log = jacobian_product_norms(rnn, jnp.zeros(n), xs, log_scale=True)
     assert float(rnn_log[0]) < -8.0  # |tanh'| <= 1 and ||W|| = 0.5: at most 0.5^29 * sqrt(2n)
     cell = LSTMCell(n, forget_bias=6.0)
     carry0 = (jnp.zeros(n), jnp.zeros(n))
-    params = jax.jit(cell.init)(keys[2], carry0, xs[0])["params"]
+    params = jax.jit(cell.init)(jax.random.key(3), carry0, xs[0])["params"]
     params = jax.tree.map(lambda p: 0.1 * p, params)
     params["forget"]["bias"] = jnp.full((n,), 6.0)
     lstm = lambda c, x: cell.apply({"params": params}, c, x)[0]  # noqa: E731
@@ -254,11 +255,11 @@ def test_lstm_forget_gate_keeps_gradients_while_tanh_rnn_vanishes():
 
 
 def test_bptt_matches_autodiff_float64(x64):
-    keys = jax.random.split(jax.random.key(4), 3)
-    params = jax.tree.map(lambda p: p.astype(jnp.float64),
-                          bptt.init_rnn_params(keys[0], D, H, K, scale=1.5))
-    xs = jax.random.normal(keys[1], (7, D), jnp.float64)
-    ys = jax.random.randint(keys[2], (7,), 0, K)
+    rng = np.random.default_rng(4)
+    params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64),
+                          bptt.init_rnn_params(jax.random.key(4), D, H, K, scale=1.5))
+    xs = jnp.asarray(rng.normal(size=(7, D)), jnp.float64)
+    ys = jnp.asarray(rng.integers(0, K, size=7))
     expected_loss, expected = jax.value_and_grad(bptt.rnn_loss)(params, xs, ys)
     for grads_fn in (bptt.bptt_grads, bptt.bptt_grads_double_sum):
         loss, grads = grads_fn(params, xs, ys)

@@ -11,7 +11,7 @@ from dl_jax.models import recurrent as rec
 
 B, T, D, H = 3, 7, 4, 5
 KEY = jax.random.key(0)
-X = jax.random.normal(jax.random.key(1), (B, T, D))
+X = jnp.asarray(np.random.default_rng(1).normal(size=(B, T, D)), jnp.float32)
 LENGTHS = jnp.array([7, 3, 0])
 
 CELLS = {"rnn": rec.SimpleRNNCell, "lstm": rec.LSTMCell, "gru": rec.GRUCell}
@@ -30,8 +30,8 @@ def _cell_params(kind, **kwargs):
         np.testing.assert_array_equal(np.asarray(params["forget"]["bias"]), 1.0)
         np.testing.assert_array_equal(np.asarray(params["input"]["bias"]), 0.0)
     leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(2), len(leaves))
-    leaves = [p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys, strict=True)]
+    rng = np.random.default_rng(2)
+    leaves = [jnp.asarray(p + 0.3 * rng.normal(size=p.shape), jnp.float32) for p in leaves]
     return cell, jax.tree.unflatten(tree, leaves)
 
 
@@ -87,7 +87,7 @@ def test_fast_layer_equals_reference_cell_scanned_step_by_step(kind, kwargs):
     layer = _layer(kind, **kwargs)
     init_shapes = jax.tree.map(jnp.shape, jax.eval_shape(layer.init, KEY, X)["params"])
     assert init_shapes == jax.tree.map(jnp.shape, {"layer_0": FUSE[kind](cell_params)})
-    weights = jax.random.normal(jax.random.key(3), (B, T, H))
+    weights = jnp.asarray(np.random.default_rng(3).normal(size=(B, T, H)), jnp.float32)
 
     def reference(p, x):
         return nn.RNN(cell).apply({"params": {"cell": p}}, x)
