@@ -400,14 +400,9 @@ def run_experiment(config, workdir: str, *, dataset: data_lib.Dataset | None = N
     Returns:
         The summary (empty when a sub-run stopped early via ``finetune.stop_after_steps``).
     """
-    from dl_jax.rbm_experiment import (
-        claim_workdir,
-        flatten,
-        logistic_regression_accuracy,
-        nudge_images,
-        write_jsonl,
-    )
+    from dl_jax.rbm_experiment import flatten, logistic_regression_accuracy, nudge_images
     from dl_jax.trainer import train_and_evaluate
+    from dl_jax.writers import claim_workdir, write_jsonl
 
     wall_start = time.perf_counter()
     seeds = tuple(int(s) for s in config.seeds)

@@ -23,7 +23,6 @@ classifiers and figures are recomputed from the final params on every invocation
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import time
@@ -48,58 +47,6 @@ _CHECKPOINTS_KEPT = 2
 # ---------------------------------------------------------------------------------------------
 # Shared experiment plumbing (also used by dl_jax.dbn).
 # ---------------------------------------------------------------------------------------------
-
-
-def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
-    """Writes WORKDIR/config.json, refusing a workdir that holds a run of another config.
-
-    Args:
-        workdir: The run directory (created).
-        config: An ``ml_collections.ConfigDict``.
-        resume_free: Keys allowed to differ from the stored config; ``"a.b"`` names field ``b``
-            of the nested config ``a``.
-
-    Raises:
-        UserError: the stored config differs in a key outside ``resume_free``.
-    """
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "config.json")
-    new = json.loads(config.to_json_best_effort())
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        old_kept, new_kept = _without(old, resume_free), _without(new, resume_free)
-        changed = sorted(k for k in set(old_kept) | set(new_kept)
-                         if old_kept.get(k) != new_kept.get(k))
-        if changed:
-            key = changed[0]
-            raise UserError(
-                f"{workdir} holds a run with a different config ({key}: {old.get(key)!r} -> "
-                f"{new.get(key)!r}); use a fresh --workdir or the original config"
-            )
-    writers.write_json(path, new)
-
-
-def _without(config_dict: dict, dotted_keys) -> dict:
-    # A copy of a JSON config without the given (possibly nested, dotted) keys.
-    result = json.loads(json.dumps(config_dict))
-    for dotted in dotted_keys:
-        *parents, leaf = dotted.split(".")
-        node = result
-        for parent in parents:
-            node = node.get(parent, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return result
-
-
-def write_jsonl(path: str, records: list[dict]) -> None:
-    """Atomically replaces ``path`` with one JSON object per record."""
-    if jax.process_index() != 0:
-        return
-    with open(path + ".tmp", "w") as f:
-        f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    os.replace(path + ".tmp", path)
 
 
 def nudge_images(images: np.ndarray) -> np.ndarray:
@@ -376,7 +323,7 @@ def run(config, workdir: str, *, dataset: data_lib.Dataset | None = None) -> dic
     for name in ("epochs", "n_hidden", "batch_size", "ais_every_epochs", "num_samples"):
         if int(config[name]) <= 0:
             raise UserError(f"config.{name} must be positive, got {config[name]}")
-    claim_workdir(workdir, config)
+    writers.claim_workdir(workdir, config, resume_free=RESUME_FREE_KEYS)
     if dataset is None:
         dataset = data_lib.load_dataset(config.dataset, data_dir=config.data_dir or None)
     shape = dataset.input_shape

@@ -19,7 +19,6 @@ re-running a command is idempotent.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -41,41 +40,9 @@ if TYPE_CHECKING:
 
 Array = jax.Array
 
-# Keys that may differ between the invocations of one workdir without changing any result.
-_RESUME_FREE_KEYS = frozenset({"stop_after_steps", "log_every_steps", "data_dir"})
-
-
 # ---------------------------------------------------------------------------------------------
 # Shared run plumbing.
 # ---------------------------------------------------------------------------------------------
-
-
-def _claim_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Writes WORKDIR/config.json, refusing a workdir that holds another config's results."""
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "config.json")
-    new = json.loads(config.to_json_best_effort())
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        changed = sorted(k for k in set(old) | set(new)
-                         if k not in _RESUME_FREE_KEYS and old.get(k) != new.get(k))
-        if changed:
-            key = changed[0]
-            raise UserError(
-                f"{workdir} holds a run with a different config ({key}: {old.get(key)!r} -> "
-                f"{new.get(key)!r}); use a fresh --workdir or the original config"
-            )
-    writers.write_json(path, new)
-
-
-def _write_jsonl(path: str, records: Sequence[dict]) -> None:
-    """Atomically replaces ``path`` with one JSON object per record."""
-    if jax.process_index() != 0:
-        return
-    with open(path + ".tmp", "w") as f:
-        f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    os.replace(path + ".tmp", path)
 
 
 def _load(config, dataset: data_lib.Dataset | None) -> data_lib.Dataset:
@@ -224,7 +191,7 @@ def run_autoencoder(config: ml_collections.ConfigDict, workdir: str, *,
       UserError: invalid config, or a workdir holding another config.
     """
     wall_start = time.perf_counter()
-    _claim_workdir(workdir, config)
+    writers.claim_workdir(workdir, config)
     dataset = _load(config, dataset)
     code_size = int(config.code_size)
     code_sizes = [code_size] + ([2] if code_size != 2 else [])
@@ -275,7 +242,7 @@ def run_autoencoder(config: ml_collections.ConfigDict, workdir: str, *,
                              test_y, runs[code_size]["reconstructions"], pca[code_size][1],
                              code_size)
         plot_codes_2d(os.path.join(workdir, "codes_2d.png"), pca[2][0], runs[2]["codes"], test_y)
-    _write_jsonl(os.path.join(workdir, "metrics.jsonl"), records)
+    writers.write_jsonl(os.path.join(workdir, "metrics.jsonl"), records)
     summary["wall_time_s"] = time.perf_counter() - wall_start
     writers.write_json(os.path.join(workdir, "summary.json"), summary)
     return summary
@@ -580,7 +547,7 @@ def run_classic_vs_deep(config: ml_collections.ConfigDict, workdir: str, *,
     from dl_jax.trainer import train_and_evaluate
 
     wall_start = time.perf_counter()
-    _claim_workdir(workdir, config)
+    writers.claim_workdir(workdir, config)
     dataset = _load(config, dataset)
     if len(dataset.input_shape) != 3 or dataset.input_shape[-1] != 1:
         raise UserError(f"classic_vs_deep needs single-channel images (H, W, 1), got "
@@ -618,7 +585,7 @@ def run_classic_vs_deep(config: ml_collections.ConfigDict, workdir: str, *,
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "table.md"), "w") as f:
             f.write(markdown_table(results))
-    _write_jsonl(os.path.join(workdir, "metrics.jsonl"),
+    writers.write_jsonl(os.path.join(workdir, "metrics.jsonl"),
                  [{"step": i, **{k: v for k, v in r.items() if k != "best_params"}}
                   for i, r in enumerate(results)])
     summary["wall_time_s"] = time.perf_counter() - wall_start

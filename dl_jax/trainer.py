@@ -40,9 +40,6 @@ from dl_jax import writers
 from dl_jax.errors import UserError
 from dl_jax.parallel import DataParallel
 
-# Keys that may change between the runs of one workdir without changing the result.
-_RESUME_FREE_KEYS = frozenset({"stop_after_steps", "log_every_steps", "data_dir"})
-
 
 def default_config() -> ml_collections.ConfigDict:
     """The trainer's config fields with their defaults (experiment configs override them)."""
@@ -120,24 +117,6 @@ def _validate(config) -> None:
                         "(checkpoints are taken at log steps so resumed logs stay exact)")
 
 
-def _claim_workdir(workdir: str, config) -> None:
-    """Writes config.json, refusing a workdir that holds a run of a different config."""
-    path = os.path.join(workdir, "config.json")
-    new = json.loads(config.to_json_best_effort())
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        changed = sorted(k for k in set(old) | set(new)
-                         if k not in _RESUME_FREE_KEYS and old.get(k) != new.get(k))
-        if changed:
-            key = changed[0]
-            raise UserError(
-                f"{workdir} holds a run with a different config ({key}: {old.get(key)!r} -> "
-                f"{new.get(key)!r}); use a fresh --workdir or the original config"
-            )
-    writers.write_json(path, new)
-
-
 def _eval_batches(split: data_lib.Split, batch_size: int, parallel: DataParallel):
     """Host batches covering ``split`` once, the last one padded and masked."""
     batch_size = -(-batch_size // parallel.num_devices) * parallel.num_devices
@@ -202,7 +181,7 @@ def train_and_evaluate(
     wall_start = time.perf_counter()
     _validate(config)
     os.makedirs(workdir, exist_ok=True)
-    _claim_workdir(workdir, config)
+    writers.claim_workdir(workdir, config)
     parallel = DataParallel(config.parallel, config.num_devices)
     parallel.check_batch_size(config.batch_size)
     if dataset is None:

@@ -16,6 +16,11 @@ import time
 import jax
 from absl import logging
 
+from dl_jax.errors import UserError
+
+# Config keys that may change between the invocations of one workdir without changing results.
+RESUME_FREE_KEYS = frozenset({"stop_after_steps", "log_every_steps", "data_dir"})
+
 
 def _is_writer() -> bool:
     return jax.process_index() == 0
@@ -40,6 +45,59 @@ def write_json(path: str, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_jsonl(path: str, records) -> None:
+    """Atomically replaces ``path`` with one JSON object per record."""
+    if not _is_writer():
+        return
+    with open(path + ".tmp", "w") as f:
+        f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    os.replace(path + ".tmp", path)
+
+
+def _without(config_dict: dict, dotted_keys) -> dict:
+    """A copy of a JSON config without the given (possibly nested, dotted) keys."""
+    result = json.loads(json.dumps(config_dict))
+    for dotted in dotted_keys:
+        *parents, leaf = dotted.split(".")
+        node = result
+        for parent in parents:
+            node = node.get(parent, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return result
+
+
+def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
+    """Writes WORKDIR/config.json, refusing a workdir that holds a run of another config.
+
+    Args:
+      workdir: the run directory (created).
+      config: an ``ml_collections.ConfigDict``.
+      resume_free: keys allowed to differ from the stored config; ``"a.b"`` names field ``b``
+        of the nested config ``a``.
+
+    Raises:
+      UserError: the stored config differs in a key outside ``resume_free`` (nothing is
+        written, so the earlier run's outputs stay as they are).
+    """
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    new = json.loads(config.to_json_best_effort())
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        old_kept, new_kept = _without(old, resume_free), _without(new, resume_free)
+        changed = sorted(k for k in set(old_kept) | set(new_kept)
+                         if old_kept.get(k) != new_kept.get(k))
+        if changed:
+            key = changed[0]
+            raise UserError(
+                f"{workdir} holds a run with a different config ({key}: {old.get(key)!r} -> "
+                f"{new.get(key)!r}); use a fresh --workdir or the original config"
+            )
+    write_json(path, new)
+
+
 def read_jsonl(path: str) -> list[dict]:
     """All records of a JSON-lines file ([] if absent)."""
     if not os.path.exists(path):
@@ -61,11 +119,8 @@ class MetricWriter:
         self._tb = None
         if not _is_writer():
             return
-        kept = [r for r in read_jsonl(self.path) if resume_step is not None
-                and r["step"] <= resume_step]
-        with open(self.path + ".tmp", "w") as f:
-            f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-        os.replace(self.path + ".tmp", self.path)
+        write_jsonl(self.path, [r for r in read_jsonl(self.path)
+                                if resume_step is not None and r["step"] <= resume_step])
         try:
             from tensorboardX import SummaryWriter
 
