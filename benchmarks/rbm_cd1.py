@@ -15,21 +15,29 @@ dl_jax.rbm.pseudo_log_likelihood (exact sum over the 64 units, cross-entropy for
 values) on the 1,797 untiled digits for every model, scikit-learn's converted to the params
 pytree. The machine may be shared: the load average is printed with the results.
 
+Data-parallel rows: XLA:CPU runs each small CD-1 matmul on one thread, so the script starts JAX
+with one CPU device per core (``JAX_NUM_CPU_DEVICES``, unless already set) and passes a 1-D
+``'data'`` mesh over them to train_epoch: each core takes its share of every minibatch's rows and
+the CD statistics are averaged across cores once per step (the same update as one device).
+
 Run: python -m benchmarks.rbm_cd1
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import time
-from itertools import product
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(os.cpu_count() or 1))
 
-from dl_jax import rbm
+import platform  # noqa: E402
+import time  # noqa: E402
+from itertools import product  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dl_jax import rbm  # noqa: E402
 
 N_HIDDEN = 256
 BATCH_SIZE = 64
@@ -45,7 +53,7 @@ def load_data():
     return digits, np.tile(digits, (TILES, 1))
 
 
-def time_dl_jax(train, digits, *, persistent, sampler, data_init=True, seed=0):
+def time_dl_jax(train, digits, *, persistent, sampler, data_init=True, seed=0, mesh=None):
     """Trains EPOCHS epochs with train_epoch; returns (s/epoch list, compile s, params)."""
     data = jnp.asarray(train, jnp.float32)
     key = jax.random.key(seed)
@@ -54,7 +62,14 @@ def time_dl_jax(train, digits, *, persistent, sampler, data_init=True, seed=0):
     params = rbm.init(init_key, train.shape[1], N_HIDDEN, scale=0.01, visible_mean=visible_mean)
     velocity = jax.tree.map(jnp.zeros_like, params)
     chain = rbm.init_persistent_chain(params, chain_key, BATCH_SIZE) if persistent else None
-    kwargs = dict(batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, sampler=sampler)
+    kwargs = dict(batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, sampler=sampler, mesh=mesh)
+    if mesh is not None:
+        # Place the inputs on every device once, so no epoch pays for copying the data set.
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        data, params, velocity = jax.device_put((data, params, velocity), replicated)
+        if chain is not None:
+            rows = jax.sharding.PartitionSpec(rbm.DATA_AXIS)
+            chain = jax.device_put(chain, jax.sharding.NamedSharding(mesh, rows))
 
     start = time.perf_counter()
     jax.block_until_ready(rbm.train_epoch(params, velocity, chain, data, epoch_key, **kwargs))
@@ -107,6 +122,7 @@ def main():
         f"RBM 64x{N_HIDDEN}, {train.shape[0]} rows, batch {BATCH_SIZE}, lr {LEARNING_RATE}, "
         f"{EPOCHS} epochs | jax {jax.__version__} on {jax.devices()[0].platform}, "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+        f"{jax.device_count()} JAX devices, "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
     rows = []
@@ -126,6 +142,19 @@ def main():
         ("dl_jax PCD-1, hash sampler", dict(persistent=True, sampler="hash")),
         ("dl_jax CD-1, hash, b_v=0 init", dict(persistent=False, sampler="hash", data_init=False)),
     ]
+    num_devices = jax.device_count()
+    if num_devices > 1 and BATCH_SIZE % num_devices == 0:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), (rbm.DATA_AXIS,))
+        configs += [
+            (f"dl_jax CD-1, hash, {num_devices} devices", dict(persistent=False, sampler="hash")),
+            (f"dl_jax PCD-1, hash, {num_devices} devices", dict(persistent=True, sampler="hash")),
+            (
+                f"dl_jax CD-1, threefry, {num_devices} dev",
+                dict(persistent=False, sampler="threefry"),
+            ),
+        ]
+        for _, config in configs[-3:]:
+            config["mesh"] = mesh
     for name, config in configs:
         epoch_seconds, compile_seconds, params = time_dl_jax(train, digits, **config)
         rows.append(

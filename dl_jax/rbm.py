@@ -166,19 +166,34 @@ def _draw_randomness(key: jax.Array, leading_shape: tuple[int, ...], sampler: st
     return jax.random.bits(key, (*leading_shape, 2), jnp.uint32)
 
 
-def _uniform(randomness: jax.Array, shape: tuple[int, ...], dtype: Any, sampler: str) -> jax.Array:
+def _uniform(
+    randomness: jax.Array,
+    shape: tuple[int, ...],
+    dtype: Any,
+    sampler: str,
+    row_offset: int | jax.Array = 0,
+) -> jax.Array:
     if sampler == "threefry":
         return jax.random.uniform(randomness, shape, dtype)
     # Counter-based stream: the element index goes through two rounds of the integer hash, each
     # keyed by one 32-bit seed, so two draws share a stream only if both seeds collide (2^-64).
+    # row_offset shifts the counter to where these rows sit in a larger (row-major) draw, so a
+    # device holding rows [r, r + B) of a batch draws exactly the uniforms a single device would.
     counter = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
+    counter = counter + jnp.asarray(row_offset, jnp.uint32) * jnp.uint32(shape[-1])
     mixed = _lowbias32(_lowbias32(counter ^ randomness[0]) + randomness[1])
     return (mixed >> 8).astype(dtype) * (1.0 / (1 << 24))
 
 
-def _bernoulli(randomness: jax.Array, probs: jax.Array, sampler: str = "threefry") -> jax.Array:
+def _bernoulli(
+    randomness: jax.Array,
+    probs: jax.Array,
+    sampler: str = "threefry",
+    row_offset: int | jax.Array = 0,
+) -> jax.Array:
     # Same dtype as the probabilities so samples feed straight into the next matmul.
-    return (_uniform(randomness, probs.shape, probs.dtype, sampler) < probs).astype(probs.dtype)
+    uniforms = _uniform(randomness, probs.shape, probs.dtype, sampler, row_offset)
+    return (uniforms < probs).astype(probs.dtype)
 
 
 def sample_hidden(params: Params, key: jax.Array, v: jax.Array) -> jax.Array:
@@ -210,12 +225,16 @@ def sample_visible(params: Params, key: jax.Array, h: jax.Array) -> jax.Array:
 
 
 def _gibbs_chain(
-    params: Params, v0: jax.Array, step_randomness: jax.Array, sampler: str
+    params: Params,
+    v0: jax.Array,
+    step_randomness: jax.Array,
+    sampler: str,
+    row_offset: int | jax.Array = 0,
 ) -> jax.Array:
     # step_randomness: (num_steps, 2) draws, one for h|v and one for v|h per step.
     def step(v, randomness):
-        h = _bernoulli(randomness[0], hidden_probs(params, v), sampler)
-        return _bernoulli(randomness[1], visible_probs(params, h), sampler), None
+        h = _bernoulli(randomness[0], hidden_probs(params, v), sampler, row_offset)
+        return _bernoulli(randomness[1], visible_probs(params, h), sampler, row_offset), None
 
     # Short chains are fully unrolled so CD-1 inside the epoch scan has no nested while loop;
     # long ones stay rolled to keep compilation cheap.
@@ -347,29 +366,66 @@ def _cd_step(
     weight_decay: float | jax.Array,
     persistent_chain: jax.Array | None,
     sampler: str,
+    axis_name: str | None = None,
+    chain_row_offset: int | jax.Array = 0,
 ) -> tuple[Params, Params, jax.Array, dict[str, jax.Array]]:
     # cd_update with its randomness already drawn, shape (k, 2); see cd_update for the maths.
+    # Under data parallelism (axis_name set) batch and chain are this device's equal-sized shards
+    # starting at global chain row chain_row_offset; every statistic is a mean over rows, so
+    # pmean-ing the per-shard means gives the full-batch means and every device then applies the
+    # same update to its replica.
     hidden_positive = hidden_probs(params, batch)
     chain_start = batch if persistent_chain is None else persistent_chain
-    negative_visible = _gibbs_chain(params, chain_start, step_randomness, sampler)
+    negative_visible = _gibbs_chain(params, chain_start, step_randomness, sampler, chain_row_offset)
     hidden_negative = hidden_probs(params, negative_visible)
     batch_size, num_chains = batch.shape[0], negative_visible.shape[0]
 
-    gradient = {
-        "W": batch.T @ hidden_positive / batch_size
-        - negative_visible.T @ hidden_negative / num_chains
-        - weight_decay * params["W"],
+    # Both phases' vᵀh in one (n_visible, B + C) x (B + C, n_hidden) matmul: on CPU one larger
+    # matmul runs closer to peak than two small ones. The barrier keeps the transpose explicit:
+    # folded into the dot (contracting dimension 0) XLA:CPU falls back to a slower matmul kernel.
+    statistics = {
+        "W": jax.lax.optimization_barrier(jnp.concatenate([batch, negative_visible]).T)
+        @ jnp.concatenate([hidden_positive / batch_size, hidden_negative / -num_chains]),
         "b_v": jnp.mean(batch, axis=0) - jnp.mean(negative_visible, axis=0),
         "b_h": jnp.mean(hidden_positive, axis=0) - jnp.mean(hidden_negative, axis=0),
     }
-    velocity = jax.tree.map(lambda m, g: momentum * m + learning_rate * g, velocity, gradient)
-    new_params = jax.tree.map(jnp.add, params, velocity)
     reconstruction = visible_probs(params, hidden_positive)
     metrics = {"reconstruction_error": jnp.mean(jnp.square(batch - reconstruction))}
+    if axis_name is not None:
+        statistics, metrics = _flat_pmean((statistics, metrics), axis_name)
+    gradient = dict(statistics, W=statistics["W"] - weight_decay * params["W"])
+    velocity = jax.tree.map(lambda m, g: momentum * m + learning_rate * g, velocity, gradient)
+    new_params = jax.tree.map(jnp.add, params, velocity)
     return new_params, velocity, negative_visible, metrics
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "k", "sampler"))
+def _flat_pmean(tree: Any, axis_name: str) -> Any:
+    # One all-reduce of a single flat vector instead of one per leaf: on CPU each cross-device
+    # collective has a fixed latency (~20 us measured) that is a sizeable part of a CD-1 step.
+    flat, unravel = _ravel(tree)
+    return unravel(jax.lax.pmean(flat, axis_name))
+
+
+def _ravel(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+    leaves, treedef = jax.tree.flatten(tree)
+    shapes = [leaf.shape for leaf in leaves]
+    sizes = [math.prod(shape) for shape in shapes]
+    flat = jnp.concatenate([jnp.ravel(leaf) for leaf in leaves])
+
+    def unravel(vector: jax.Array) -> Any:
+        pieces, start = [], 0
+        for shape, size in zip(shapes, sizes, strict=True):
+            pieces.append(vector[start : start + size].reshape(shape))
+            start += size
+        return jax.tree.unflatten(treedef, pieces)
+
+    return flat, unravel
+
+
+DATA_AXIS = "data"
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "k", "sampler", "mesh"))
 def train_epoch(
     params: Params,
     velocity: Params,
@@ -383,12 +439,22 @@ def train_epoch(
     momentum: float | jax.Array = 0.0,
     weight_decay: float | jax.Array = 0.0,
     sampler: str = "threefry",
+    mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[Params, Params, jax.Array | None, dict[str, jax.Array]]:
     """One epoch of CD-k / PCD-k as a single jit-compiled ``lax.scan`` over minibatches.
 
     The rows are permuted with ``key`` and split into ``len(data) // batch_size`` minibatches; the
     remainder (fewer than ``batch_size`` rows) is dropped for this epoch. Because every epoch draws
     a fresh permutation, dropped rows differ from epoch to epoch and all rows are used over a run.
+
+    With a ``mesh`` the epoch is data parallel: the scan runs under ``jax.shard_map`` with every
+    minibatch (and the persistent chain) split along its rows over the mesh's ``'data'`` axis,
+    parameters replicated, and the CD statistics averaged with one ``lax.pmean`` per step, so all
+    devices apply the same update. XLA:CPU runs these small matmuls on one thread, so one CPU
+    device per core (``JAX_NUM_CPU_DEVICES``) is how an epoch uses several cores. With
+    ``sampler="hash"`` each device hashes the global element indices of its rows, so it draws
+    exactly the uniforms of the single-device epoch and the result matches it up to float
+    rounding; with threefry the per-step keys are folded with the device index.
 
     Args:
         params: RBM parameters.
@@ -402,6 +468,9 @@ def train_epoch(
         momentum: Momentum coefficient.
         weight_decay: L2 coefficient on ``W``.
         sampler: ``"threefry"`` or ``"hash"`` (static; see cd_update).
+        mesh: Optional mesh with a ``'data'`` axis whose size divides ``batch_size`` and the
+            number of chains (static), e.g. ``jax.sharding.Mesh(np.array(jax.devices()),
+            ("data",))`` (automatic axis types); None runs on one device.
 
     Returns:
         ``(params, velocity, chain, metrics)`` with ``chain`` None for CD-k and ``metrics`` the
@@ -416,29 +485,72 @@ def train_epoch(
     shuffle_key, steps_key = jax.random.split(key)
     order = jax.random.permutation(shuffle_key, data.shape[0])[: num_batches * batch_size]
     batches = data[order].reshape(num_batches, batch_size, data.shape[1])
-    randomness = _draw_randomness(steps_key, (num_batches, k, 2), sampler)
     persistent = chain is not None
+    hyper = jnp.asarray([learning_rate, momentum, weight_decay], params["W"].dtype)
 
-    def step(carry, inputs):
-        params, velocity, chain = carry
-        batch, step_randomness = inputs
-        params, velocity, negative, metrics = _cd_step(
-            params,
-            velocity,
-            batch,
-            step_randomness,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            persistent_chain=chain,
-            sampler=sampler,
+    def run_scan(params, velocity, chain, batches, steps_key, hyper, axis_name):
+        chain_row_offset = 0
+        if axis_name is not None:
+            device = jax.lax.axis_index(axis_name)
+            local_chains = batches.shape[1] if chain is None else chain.shape[0]
+            chain_row_offset = device * local_chains
+            if sampler == "threefry":
+                steps_key = jax.random.fold_in(steps_key, device)
+        randomness = _draw_randomness(steps_key, (num_batches, k, 2), sampler)
+
+        def step(carry, inputs):
+            params, velocity, chain = carry
+            batch, step_randomness = inputs
+            params, velocity, negative, metrics = _cd_step(
+                params,
+                velocity,
+                batch,
+                step_randomness,
+                learning_rate=hyper[0],
+                momentum=hyper[1],
+                weight_decay=hyper[2],
+                persistent_chain=chain,
+                sampler=sampler,
+                axis_name=axis_name,
+                chain_row_offset=chain_row_offset,
+            )
+            return (params, velocity, negative if persistent else None), metrics
+
+        (params, velocity, chain), metrics = jax.lax.scan(
+            step, (params, velocity, chain), (batches, randomness)
         )
-        return (params, velocity, negative if persistent else None), metrics
+        return params, velocity, chain, jax.tree.map(jnp.mean, metrics)
 
-    (params, velocity, chain), metrics = jax.lax.scan(
-        step, (params, velocity, chain), (batches, randomness)
+    if mesh is None:
+        return run_scan(params, velocity, chain, batches, steps_key, hyper, None)
+    if DATA_AXIS not in mesh.axis_names:
+        raise ValueError(f"mesh needs a {DATA_AXIS!r} axis, got {mesh.axis_names}")
+    num_devices = mesh.shape[DATA_AXIS]
+    num_chains = batch_size if chain is None else chain.shape[0]
+    if batch_size % num_devices or num_chains % num_devices:
+        raise ValueError(
+            f"batch_size={batch_size} and {num_chains} chains must be divisible by the "
+            f"{num_devices} devices of the mesh's {DATA_AXIS!r} axis"
+        )
+    replicated, rows = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec(DATA_AXIS)
+    chain_spec = None if chain is None else rows
+    # check_vma=False: the replicated carry stays replicated because every device adds the same
+    # pmean-ed update; nothing here is differentiated, so the per-device view is all we need.
+    data_parallel = jax.shard_map(
+        functools.partial(run_scan, axis_name=DATA_AXIS),
+        mesh=mesh,
+        in_specs=(
+            replicated,
+            replicated,
+            chain_spec,
+            jax.sharding.PartitionSpec(None, DATA_AXIS),
+            replicated,
+            replicated,
+        ),
+        out_specs=(replicated, replicated, chain_spec, replicated),
+        check_vma=False,
     )
-    return params, velocity, chain, jax.tree.map(jnp.mean, metrics)
+    return data_parallel(params, velocity, chain, batches, steps_key, hyper)
 
 
 def fit(
