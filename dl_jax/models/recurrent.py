@@ -626,16 +626,14 @@ def _zero_carry(cell: str, batch: int, features: int, dtype=jnp.float32) -> Carr
 
 
 class _Stacked(nn.Module):
-    """Shared driver: batch-major in/out, masking, initial carries and layer stacking."""
+    """Shared driver: batch-major in/out, masking, initial carries and layer stacking.
+
+    Subclasses define ``_cell_name()`` (the carry layout: ``'rnn'``, ``'lstm'`` or ``'gru'``) and
+    ``_layer(index)`` (the scanned layer for stack position ``index``).
+    """
 
     features: int
     num_layers: int = 1
-
-    def _cell_name(self) -> str:
-        raise NotImplementedError
-
-    def _layer(self, index: int) -> nn.Module:
-        raise NotImplementedError
 
     def _run(self, x, initial_carry, seq_lengths, return_carry):
         if x.ndim != 3:
