@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import flax.linen as nn
 import jax
@@ -315,17 +314,6 @@ class SequenceTagger(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def _finish(result, workdir: str, extra: dict) -> dict:
-    """Adds post-run fields to summary.json (a pure function of the run, so re-runs agree)."""
-    from dl_jax import writers
-
-    if not result.finished:
-        return {}
-    summary = {**result.summary, **extra}
-    writers.write_json(os.path.join(workdir, "summary.json"), summary)
-    return summary
-
-
 def run_adding_problem(config, workdir: str):
     """Trains ``config.model`` on the adding problem of length ``config.seq_len``.
 
@@ -354,15 +342,15 @@ def run_adding_problem(config, workdir: str):
         "baseline_theory_mse": ADDING_CONSTANT_MSE,
         "baseline_theory_within_0.04": ADDING_CONSTANT_WITHIN,
     }
+
+    def verdicts(summary):
+        return {**extra,
+                "solved": bool(summary["test_within_0.04"] > SOLVED_FRACTION),
+                "beats_baseline": bool(summary["test_squared_error"] < 0.5 * baseline["mse"])}
+
     result = train_and_evaluate(config, workdir, dataset=dataset, model=model,
-                                objective=ADDING_OBJECTIVE, extra_summary=extra)
-    if not result.finished:
-        return {}
-    within = result.summary["test_within_0.04"]
-    return _finish(result, workdir, {
-        "solved": bool(within > SOLVED_FRACTION),
-        "beats_baseline": bool(result.summary["test_squared_error"] < 0.5 * baseline["mse"]),
-    })
+                                objective=ADDING_OBJECTIVE, extra_summary=verdicts)
+    return result.summary
 
 
 def run_copy_task(config, workdir: str):
@@ -389,13 +377,16 @@ def run_copy_task(config, workdir: str):
     extra = {"num_symbols": config.num_symbols, "delay": config.delay,
              "sequence_length": 2 * config.num_symbols + config.delay,
              **{f"baseline_{k}": v for k, v in baseline.items()}}
+
+    def verdicts(summary):
+        accuracy = summary["test_symbol_accuracy"]
+        return {**extra, "beats_baseline": bool(accuracy > 2.0 / config.alphabet),
+                "solved": bool(accuracy > 0.99)}
+
     result = train_and_evaluate(config, workdir, dataset=dataset, model=model,
-                                objective=copy_objective(config.num_symbols), extra_summary=extra)
-    if not result.finished:
-        return {}
-    accuracy = result.summary["test_symbol_accuracy"]
-    return _finish(result, workdir, {"beats_baseline": bool(accuracy > 2.0 / config.alphabet),
-                                     "solved": bool(accuracy > 0.99)})
+                                objective=copy_objective(config.num_symbols),
+                                extra_summary=verdicts)
+    return result.summary
 
 
 __all__ = [

@@ -158,7 +158,7 @@ def train_and_evaluate(
     model=None,
     objective: steps_lib.Objective = steps_lib.CLASSIFICATION,
     augment_fn: Callable | None = None,
-    extra_summary: dict | None = None,
+    extra_summary: dict | Callable[[dict], dict] | None = None,
 ) -> TrainResult:
     """Trains ``config.model`` on ``config.dataset`` and writes the run outputs to ``workdir``.
 
@@ -170,7 +170,8 @@ def train_and_evaluate(
       model: use this module instead of the registry's ``config.model``.
       objective: per-example loss and metrics (classification by default).
       augment_fn: optional per-example training augmentation (see ``make_train_step``).
-      extra_summary: additional entries for summary.json.
+      extra_summary: additional entries for summary.json, or a function of the final summary
+        returning them (for verdicts such as "solved" that depend on the final metrics).
 
     Returns:
       The summary, the final state (one host copy) and whether num_steps was reached.
@@ -297,8 +298,11 @@ def train_and_evaluate(
         "dataset": dataset.name,
         "num_params": num_params,
         "wall_time_s": time.perf_counter() - wall_start,
-        **(extra_summary or {}),
     }
+    if callable(extra_summary):
+        summary.update(extra_summary(summary))
+    elif extra_summary:
+        summary.update(extra_summary)
     writers.write_json(summary_path, summary)
     return TrainResult(summary=summary, state=final_state, finished=True)
 
