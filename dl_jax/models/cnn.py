@@ -19,6 +19,7 @@ lets the same weights run on small images (tests use 32x32 or 64x64).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -566,13 +567,19 @@ class GoogLeNet(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-def _batch_norm(train: bool, name: str | None = None, scale_init=nn.initializers.ones):
-    """Batch norm with PyTorch's defaults (momentum 0.1 there is 0.9 here, eps 1e-5)."""
+def _batch_norm(
+    train: bool, name: str | None = None, scale_init=nn.initializers.ones, dtype: Any = None
+):
+    """Batch norm with PyTorch's defaults (momentum 0.1 there is 0.9 here, eps 1e-5).
+
+    ``dtype`` is the output dtype; statistics are always reduced in float32.
+    """
     return nn.BatchNorm(
         use_running_average=not train,
         momentum=0.9,
         epsilon=1e-5,
         scale_init=scale_init,
+        dtype=dtype,
         name=name,
     )
 
@@ -587,11 +594,13 @@ class BasicBlock(nn.Module):
         stride: Stride of the first convolution (2 where a stage downsamples).
         shortcut: ``'B'``: 1x1 projection + batch norm when the shape changes;
             ``'A'``: parameter-free stride-2 subsampling with zero-padded extra channels.
+        dtype: Computation dtype (see ResNet); parameters stay float32.
     """
 
     features: int
     stride: int = 1
     shortcut: str = "B"
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool = False) -> Array:
@@ -604,15 +613,19 @@ class BasicBlock(nn.Module):
         Returns:
             NHWC array with ``features`` channels, spatially divided by ``stride``.
         """
+        conv = functools.partial(
+            nn.Conv, use_bias=False, kernel_init=_he_fan_out, dtype=self.dtype
+        )
+        norm = functools.partial(_batch_norm, train, dtype=self.dtype)
         residual = x
-        y = nn.Conv(
-            self.features, (3, 3), self.stride, padding=1, use_bias=False, kernel_init=_he_fan_out
-        )(x)
-        y = nn.relu(_batch_norm(train)(y))
-        y = nn.Conv(self.features, (3, 3), padding=1, use_bias=False, kernel_init=_he_fan_out)(y)
-        y = _batch_norm(train)(y)
+        y = conv(self.features, (3, 3), self.stride, padding=1)(x)
+        y = nn.relu(norm()(y))
+        y = conv(self.features, (3, 3), padding=1)(y)
+        y = norm()(y)
         if residual.shape != y.shape:
-            residual = _shortcut(residual, self.features, self.stride, self.shortcut, train)
+            residual = _shortcut(
+                residual, self.features, self.stride, self.shortcut, train, self.dtype
+            )
         return nn.relu(y + residual)
 
 
@@ -625,10 +638,12 @@ class BottleneckBlock(nn.Module):
     Attributes:
         features: Channels of the bottleneck; the block outputs ``4 * features``.
         stride: Stride of the 3x3 convolution.
+        dtype: Computation dtype (see ResNet); parameters stay float32.
     """
 
     features: int
     stride: int = 1
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool = False) -> Array:
@@ -641,21 +656,25 @@ class BottleneckBlock(nn.Module):
         Returns:
             NHWC array with ``4 * features`` channels, spatially divided by ``stride``.
         """
+        conv = functools.partial(
+            nn.Conv, use_bias=False, kernel_init=_he_fan_out, dtype=self.dtype
+        )
+        norm = functools.partial(_batch_norm, train, dtype=self.dtype)
         residual = x
-        y = nn.Conv(self.features, (1, 1), use_bias=False, kernel_init=_he_fan_out)(x)
-        y = nn.relu(_batch_norm(train)(y))
-        y = nn.Conv(
-            self.features, (3, 3), self.stride, padding=1, use_bias=False, kernel_init=_he_fan_out
-        )(y)
-        y = nn.relu(_batch_norm(train)(y))
-        y = nn.Conv(4 * self.features, (1, 1), use_bias=False, kernel_init=_he_fan_out)(y)
-        y = _batch_norm(train)(y)
+        y = conv(self.features, (1, 1))(x)
+        y = nn.relu(norm()(y))
+        y = conv(self.features, (3, 3), self.stride, padding=1)(y)
+        y = nn.relu(norm()(y))
+        y = conv(4 * self.features, (1, 1))(y)
+        y = norm()(y)
         if residual.shape != y.shape:
-            residual = _shortcut(residual, 4 * self.features, self.stride, "B", train)
+            residual = _shortcut(residual, 4 * self.features, self.stride, "B", train, self.dtype)
         return nn.relu(y + residual)
 
 
-def _shortcut(x: Array, features: int, stride: int, option: str, train: bool) -> Array:
+def _shortcut(
+    x: Array, features: int, stride: int, option: str, train: bool, dtype: Any = None
+) -> Array:
     """Shortcut that matches ``x`` to a block output of ``features`` channels and ``stride``.
 
     Must be called inside a compact module (option B creates a conv and a batch norm there).
@@ -666,8 +685,10 @@ def _shortcut(x: Array, features: int, stride: int, option: str, train: bool) ->
         extra = features - x.shape[-1]
         return jnp.pad(x, [(0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)])
     if option == "B":
-        x = nn.Conv(features, (1, 1), stride, use_bias=False, kernel_init=_he_fan_out)(x)
-        return _batch_norm(train)(x)
+        x = nn.Conv(
+            features, (1, 1), stride, use_bias=False, kernel_init=_he_fan_out, dtype=dtype
+        )(x)
+        return _batch_norm(train, dtype=dtype)(x)
     raise ValueError(f"shortcut option must be 'A' or 'B', got {option!r}")
 
 
@@ -683,11 +704,15 @@ class ResNet(nn.Module):
         num_classes: Number of output logits.
         stage_sizes: Number of blocks per stage.
         block: ``BasicBlock`` (18/34 layers) or ``BottleneckBlock`` (50+ layers).
+        dtype: Computation dtype, e.g. ``jnp.bfloat16`` for mixed precision on GPU/TPU:
+            convolutions and batch-norm outputs in that dtype, parameters and batch-norm
+            statistics in float32, logits returned in float32. None keeps float32.
     """
 
     num_classes: int = 1000
     stage_sizes: Sequence[int] = (2, 2, 2, 2)
     block: type[nn.Module] = BasicBlock
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool = False) -> Array:
@@ -700,14 +725,16 @@ class ResNet(nn.Module):
         Returns:
             Logits ``(N, num_classes)``.
         """
-        x = nn.Conv(64, (7, 7), 2, padding=3, use_bias=False, kernel_init=_he_fan_out)(x)
-        x = nn.relu(_batch_norm(train)(x))
+        x = nn.Conv(
+            64, (7, 7), 2, padding=3, use_bias=False, kernel_init=_he_fan_out, dtype=self.dtype
+        )(x)
+        x = nn.relu(_batch_norm(train, dtype=self.dtype)(x))
         x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
         for stage, num_blocks in enumerate(self.stage_sizes):
             for index in range(num_blocks):
                 stride = 2 if stage > 0 and index == 0 else 1
-                x = self.block(64 * 2**stage, stride)(x, train=train)
-        x = jnp.mean(x, axis=(1, 2))
+                x = self.block(64 * 2**stage, stride, dtype=self.dtype)(x, train=train)
+        x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
         return nn.Dense(self.num_classes, name="logits")(x)
 
 
@@ -765,11 +792,13 @@ class CifarResNet(nn.Module):
         num_classes: Number of output logits.
         depth: Number of weighted layers, ``6n + 2``.
         shortcut: ``'A'`` (zero-padded identity) or ``'B'`` (projection) where shapes change.
+        dtype: Computation dtype (see ResNet); None keeps float32.
     """
 
     num_classes: int = 10
     depth: int = 20
     shortcut: str = "A"
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool = False) -> Array:
@@ -788,13 +817,17 @@ class CifarResNet(nn.Module):
         if self.depth < 8 or (self.depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n + 2 with n >= 1, got {self.depth}")
         blocks_per_stage = (self.depth - 2) // 6
-        x = nn.Conv(16, (3, 3), padding=1, use_bias=False, kernel_init=_he_fan_out)(x)
-        x = nn.relu(_batch_norm(train)(x))
+        x = nn.Conv(
+            16, (3, 3), padding=1, use_bias=False, kernel_init=_he_fan_out, dtype=self.dtype
+        )(x)
+        x = nn.relu(_batch_norm(train, dtype=self.dtype)(x))
         for stage, features in enumerate((16, 32, 64)):
             for index in range(blocks_per_stage):
                 stride = 2 if stage > 0 and index == 0 else 1
-                x = BasicBlock(features, stride, shortcut=self.shortcut)(x, train=train)
-        x = jnp.mean(x, axis=(1, 2))
+                x = BasicBlock(features, stride, shortcut=self.shortcut, dtype=self.dtype)(
+                    x, train=train
+                )
+        x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
         return nn.Dense(self.num_classes, name="logits")(x)
 
 
