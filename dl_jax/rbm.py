@@ -16,6 +16,17 @@ default; ``sampler="hash"`` swaps in a counter-based integer-hash stream (seeded
 still a pure function of it) that is ~10x cheaper than threefry on CPU, where sampling otherwise
 costs about as much as the matmuls.
 
+Gaussian–Bernoulli RBM: every function that depends on the visible units takes
+``visible="gaussian"`` for real-valued data, with unit-variance Gaussian visible units
+
+    E(v, h) = ½‖v − b_v‖² − b_hᵀh − vᵀWh,       p(v | h) = N(b_v + W h, I),
+    F(v)    = ½‖v − b_v‖² − Σ_j softplus(b_h_j + (vᵀW)_j),
+
+so the data should be standardised per unit (zero mean, unit variance) first, and learning rates
+be 1–2 orders of magnitude smaller than for binary units (Hinton's guide, §13.2). Variances are
+fixed at 1 rather than learned: learned σ make CD unstable (Cho, Ilin & Raiko 2011) and the
+guide recommends standardising instead. The pseudo-log-likelihood is for binary units only.
+
 Evaluation: reconstruction error, the exact (or one-unit stochastic) pseudo-log-likelihood,
 log Z by annealed importance sampling (Salakhutdinov & Murray 2008) or, for small models, by exact
 enumeration, and the average log-likelihood given log Z.
@@ -56,12 +67,14 @@ def init(
     scale: float = 0.01,
     visible_mean: Any = None,
     dtype: Any = jnp.float32,
+    visible: str = "bernoulli",
 ) -> Params:
     """Initialises RBM parameters following Hinton's practical guide.
 
     W ~ N(0, scale²), b_h = 0, and b_v = log(p / (1 - p)) where p is the per-unit data mean
     (clipped to [1e-3, 1 - 1e-3] so always-off pixels get a finite bias), or b_v = 0 when no mean
-    is given. With these biases the model's visible marginals match the data at the start.
+    is given. With these biases the model's visible marginals match the data at the start. For
+    Gaussian visible units b_v is the data mean itself (zero without one).
 
     Args:
         key: PRNG key for the weights.
@@ -70,48 +83,74 @@ def init(
         scale: Standard deviation of the initial weights.
         visible_mean: Optional (n_visible,) mean of the training data.
         dtype: Parameter dtype.
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
         Params dict with ``W`` (n_visible, n_hidden), ``b_v`` (n_visible,), ``b_h`` (n_hidden,).
     """
+    _check_visible(visible)
     weights = scale * jax.random.normal(key, (n_visible, n_hidden), dtype)
     if visible_mean is None:
         visible_bias = jnp.zeros((n_visible,), dtype)
     else:
-        p = jnp.clip(jnp.asarray(visible_mean, dtype), 1e-3, 1.0 - 1e-3)
-        if p.shape != (n_visible,):
-            raise ValueError(f"visible_mean has shape {p.shape}, expected ({n_visible},)")
-        visible_bias = jnp.log(p) - jnp.log1p(-p)
+        mean = jnp.asarray(visible_mean, dtype)
+        if mean.shape != (n_visible,):
+            raise ValueError(f"visible_mean has shape {mean.shape}, expected ({n_visible},)")
+        if visible == "gaussian":
+            visible_bias = mean
+        else:
+            p = jnp.clip(mean, 1e-3, 1.0 - 1e-3)
+            visible_bias = jnp.log(p) - jnp.log1p(-p)
     return {"W": weights, "b_v": visible_bias, "b_h": jnp.zeros((n_hidden,), dtype)}
 
 
-def energy(params: Params, v: jax.Array, h: jax.Array) -> jax.Array:
-    """Energy E(v, h) = -b_vᵀv - b_hᵀh - vᵀWh.
+VISIBLE_UNITS = ("bernoulli", "gaussian")
+
+
+def _check_visible(visible: str) -> None:
+    if visible not in VISIBLE_UNITS:
+        raise ValueError(f"visible must be one of {VISIBLE_UNITS}, got {visible!r}")
+
+
+def _visible_energy(params: Params, v: jax.Array, visible: str) -> jax.Array:
+    # The visible units' own term of the energy: -b_vᵀv (binary) or ½‖v − b_v‖² (Gaussian).
+    _check_visible(visible)
+    if visible == "gaussian":
+        return 0.5 * jnp.sum(jnp.square(v - params["b_v"]), axis=-1)
+    return -(v @ params["b_v"])
+
+
+def energy(params: Params, v: jax.Array, h: jax.Array, *, visible: str = "bernoulli") -> jax.Array:
+    """Energy E(v, h) = -b_vᵀv - b_hᵀh - vᵀWh (Gaussian units: ½‖v − b_v‖² - b_hᵀh - vᵀWh).
 
     Args:
         params: RBM parameters.
         v: Visible states (..., n_visible).
         h: Hidden states (..., n_hidden); leading axes broadcast against ``v``'s.
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
         Energies with the broadcast leading shape.
     """
     interaction = jnp.sum((v @ params["W"]) * h, axis=-1)
-    return -(v @ params["b_v"]) - (h @ params["b_h"]) - interaction
+    return _visible_energy(params, v, visible) - (h @ params["b_h"]) - interaction
 
 
-def free_energy(params: Params, v: jax.Array) -> jax.Array:
+def free_energy(params: Params, v: jax.Array, *, visible: str = "bernoulli") -> jax.Array:
     """Free energy F(v) = -log Σ_h exp(-E(v, h)) = -b_vᵀv - Σ_j softplus(b_h_j + (vᵀW)_j).
+
+    For Gaussian visible units the first term is ½‖v − b_v‖² instead of -b_vᵀv.
 
     Args:
         params: RBM parameters.
         v: Visible states (..., n_visible).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
         Free energies (...,).
     """
     hidden_input = v @ params["W"] + params["b_h"]
-    return -(v @ params["b_v"]) - jnp.sum(jax.nn.softplus(hidden_input), axis=-1)
+    return _visible_energy(params, v, visible) - jnp.sum(jax.nn.softplus(hidden_input), axis=-1)
 
 
 def hidden_probs(params: Params, v: jax.Array) -> jax.Array:
@@ -138,6 +177,22 @@ def visible_probs(params: Params, h: jax.Array) -> jax.Array:
         Probabilities (..., n_visible).
     """
     return jax.nn.sigmoid(h @ params["W"].T + params["b_v"])
+
+
+def visible_mean(params: Params, h: jax.Array, *, visible: str = "bernoulli") -> jax.Array:
+    """E[v | h]: σ(b_v + W h) for binary visible units (visible_probs), b_v + W h for Gaussian.
+
+    Args:
+        params: RBM parameters.
+        h: Hidden states (..., n_hidden).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
+
+    Returns:
+        Conditional means (..., n_visible).
+    """
+    _check_visible(visible)
+    visible_input = h @ params["W"].T + params["b_v"]
+    return visible_input if visible == "gaussian" else jax.nn.sigmoid(visible_input)
 
 
 def _lowbias32(x: jax.Array) -> jax.Array:
@@ -227,6 +282,41 @@ def _bernoulli(
     return (uniforms < probs).astype(probs.dtype)
 
 
+# Re-keys the hash stream for the second uniform of a Box–Muller pair (any odd constant works).
+_SECOND_STREAM = 0x9E3779B9
+
+
+def _normal(
+    randomness: jax.Array,
+    shape: tuple[int, ...],
+    dtype: Any,
+    sampler: str = "threefry",
+    row_offset: int | jax.Array = 0,
+) -> jax.Array:
+    # Standard normal draws: jax.random.normal under threefry; under the hash sampler the
+    # Box–Muller transform of two hashed uniform streams (the second re-keyed), so, as for the
+    # Bernoulli draws, a device holding rows [r, r + B) draws what a single device would.
+    if sampler == "threefry":
+        return jax.random.normal(randomness, shape, dtype)
+    radius_uniform = 1.0 - _uniform(randomness, shape, dtype, sampler, row_offset)  # in (0, 1]
+    angle_uniform = _uniform(randomness ^ jnp.uint32(_SECOND_STREAM), shape, dtype, sampler,
+                             row_offset)
+    return jnp.sqrt(-2.0 * jnp.log(radius_uniform)) * jnp.cos((2.0 * math.pi) * angle_uniform)
+
+
+def _sample_visible_units(
+    randomness: jax.Array,
+    mean: jax.Array,
+    visible: str,
+    sampler: str = "threefry",
+    row_offset: int | jax.Array = 0,
+) -> jax.Array:
+    # v ~ p(v | h) given its mean: Bernoulli(mean), or N(mean, 1) for Gaussian units.
+    if visible == "gaussian":
+        return mean + _normal(randomness, mean.shape, mean.dtype, sampler, row_offset)
+    return _bernoulli(randomness, mean, sampler, row_offset)
+
+
 def sample_hidden(params: Params, key: jax.Array, v: jax.Array) -> jax.Array:
     """Draws binary h ~ p(h | v), each h_j independently Bernoulli(σ(b_h_j + (vᵀW)_j)).
 
@@ -241,18 +331,21 @@ def sample_hidden(params: Params, key: jax.Array, v: jax.Array) -> jax.Array:
     return _bernoulli(key, hidden_probs(params, v))
 
 
-def sample_visible(params: Params, key: jax.Array, h: jax.Array) -> jax.Array:
-    """Draws binary v ~ p(v | h), each v_i independently Bernoulli(σ(b_v_i + (W h)_i)).
+def sample_visible(
+    params: Params, key: jax.Array, h: jax.Array, *, visible: str = "bernoulli"
+) -> jax.Array:
+    """Draws v ~ p(v | h): each v_i Bernoulli(σ(b_v_i + (W h)_i)), or N(b_v_i + (W h)_i, 1).
 
     Args:
         params: RBM parameters.
         key: PRNG key.
         h: Hidden states (..., n_hidden).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
-        Binary visible states (..., n_visible).
+        Visible states (..., n_visible): binary, or real for Gaussian units.
     """
-    return _bernoulli(key, visible_probs(params, h))
+    return _sample_visible_units(key, visible_mean(params, h, visible=visible), visible)
 
 
 def _gibbs_chain(
@@ -262,19 +355,22 @@ def _gibbs_chain(
     sampler: str,
     row_offset: int | jax.Array = 0,
     first_hidden_probs: jax.Array | None = None,
+    visible: str = "bernoulli",
 ) -> tuple[jax.Array, jax.Array]:
     # step_randomness: (num_steps, 2) draws, one for h|v and one for v|h per step. Returns the
-    # final binary visible states and p(v | h) of the first step (CD's reconstruction).
+    # final visible states and E[v | h] of the first step (CD's reconstruction).
     # first_hidden_probs, when the caller already holds p(h | v0), saves recomputing it.
     if first_hidden_probs is None:
         first_hidden_probs = hidden_probs(params, v0)
     h = _bernoulli(step_randomness[0, 0], first_hidden_probs, sampler, row_offset)
-    first_visible_probs = visible_probs(params, h)
-    v = _bernoulli(step_randomness[0, 1], first_visible_probs, sampler, row_offset)
+    first_visible_mean = visible_mean(params, h, visible=visible)
+    v = _sample_visible_units(step_randomness[0, 1], first_visible_mean, visible, sampler,
+                              row_offset)
 
     def step(v, randomness):
         h = _bernoulli(randomness[0], hidden_probs(params, v), sampler, row_offset)
-        return _bernoulli(randomness[1], visible_probs(params, h), sampler, row_offset), None
+        mean = visible_mean(params, h, visible=visible)
+        return _sample_visible_units(randomness[1], mean, visible, sampler, row_offset), None
 
     # Short chains are fully unrolled so CD-k inside the epoch scan has no nested while loop;
     # long ones stay rolled to keep compilation cheap.
@@ -282,12 +378,18 @@ def _gibbs_chain(
     if num_steps:
         unroll = num_steps if num_steps <= 4 else 1
         v, _ = jax.lax.scan(step, v, step_randomness[1:], unroll=unroll)
-    return v, first_visible_probs
+    return v, first_visible_mean
 
 
-@functools.partial(jax.jit, static_argnames=("num_steps", "sampler"))
+@functools.partial(jax.jit, static_argnames=("num_steps", "sampler", "visible"))
 def gibbs_sample(
-    params: Params, key: jax.Array, v0: jax.Array, num_steps: int, *, sampler: str = "threefry"
+    params: Params,
+    key: jax.Array,
+    v0: jax.Array,
+    num_steps: int,
+    *,
+    sampler: str = "threefry",
+    visible: str = "bernoulli",
 ) -> jax.Array:
     """Runs ``num_steps`` of block Gibbs sampling v → h ~ p(h|v) → v ~ p(v|h).
 
@@ -300,14 +402,17 @@ def gibbs_sample(
         v0: Initial visible states (..., n_visible); real values in [0, 1] are fine.
         num_steps: Number of full v → h → v steps (static).
         sampler: ``"threefry"`` or ``"hash"`` (see cd_update).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
-        Binary visible states after ``num_steps`` steps (``v0`` itself when ``num_steps`` is 0).
+        Visible states after ``num_steps`` steps (``v0`` itself when ``num_steps`` is 0).
     """
     _check_sampler(sampler)
+    _check_visible(visible)
     if num_steps == 0:
         return v0
-    return _gibbs_chain(params, v0, _draw_randomness(key, (num_steps, 2), sampler), sampler)[0]
+    randomness = _draw_randomness(key, (num_steps, 2), sampler)
+    return _gibbs_chain(params, v0, randomness, sampler, visible=visible)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,8 +420,10 @@ def gibbs_sample(
 # ---------------------------------------------------------------------------------------------
 
 
-def init_persistent_chain(params: Params, key: jax.Array, num_chains: int) -> jax.Array:
-    """Starting states for PCD fantasy particles: v ~ Bernoulli(σ(b_v)).
+def init_persistent_chain(
+    params: Params, key: jax.Array, num_chains: int, *, visible: str = "bernoulli"
+) -> jax.Array:
+    """Starting states for PCD fantasy particles: v ~ Bernoulli(σ(b_v)) (Gaussian: N(b_v, I)).
 
     That is a Gibbs step from all-off hidden units (as scikit-learn's BernoulliRBM starts), so with
     data-initialised visible biases the chains start at the data's base rates.
@@ -325,15 +432,16 @@ def init_persistent_chain(params: Params, key: jax.Array, num_chains: int) -> ja
         params: RBM parameters.
         key: PRNG key.
         num_chains: Number of persistent chains (usually the batch size).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
-        Binary visible states (num_chains, n_visible).
+        Visible states (num_chains, n_visible).
     """
-    probs = jnp.broadcast_to(jax.nn.sigmoid(params["b_v"]), (num_chains, params["b_v"].shape[0]))
-    return _bernoulli(key, probs)
+    mean = visible_mean(params, jnp.zeros((num_chains, params["b_h"].shape[0])), visible=visible)
+    return _sample_visible_units(key, mean, visible)
 
 
-@functools.partial(jax.jit, static_argnames=("k", "sampler"))
+@functools.partial(jax.jit, static_argnames=("k", "sampler", "visible"))
 def cd_update(
     params: Params,
     velocity: Params,
@@ -346,6 +454,7 @@ def cd_update(
     weight_decay: float | jax.Array = 0.0,
     persistent_chain: jax.Array | None = None,
     sampler: str = "threefry",
+    visible: str = "bernoulli",
 ) -> tuple[Params, Params, jax.Array, dict[str, jax.Array]]:
     """One CD-k (or PCD-k) step with momentum and L2 weight decay on W.
 
@@ -374,17 +483,20 @@ def cd_update(
             ``jax.random.uniform``; ``"hash"`` derives two 32-bit seeds per draw from the key and
             hashes the element indices with an integer hash (24-bit uniforms; not cryptographic,
             but reproducible and about 10x cheaper than threefry on CPU).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units (static). The same update holds
+            for both; Gaussian negative samples are ṽ ~ N(b_v + W h, I).
 
     Returns:
         ``(params, velocity, chain, metrics)`` where ``chain`` holds the negative samples ṽ (the
         updated persistent chain under PCD) and ``metrics['reconstruction_error']`` is the
-        batch's mean squared error of its CD reconstruction p(v | h), h ~ p(h | batch) (Hinton's
+        batch's mean squared error of its CD reconstruction E[v | h], h ~ p(h | batch) (Hinton's
         guide, §5: under CD-k the chain's own first step, so it costs nothing; under PCD one
         extra down pass). The public reconstruction_error is the deterministic up-down version.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     _check_sampler(sampler)
+    _check_visible(visible)
     return _cd_step(
         params,
         velocity,
@@ -395,6 +507,7 @@ def cd_update(
         weight_decay=weight_decay,
         persistent_chain=persistent_chain,
         sampler=sampler,
+        visible=visible,
     )
 
 
@@ -411,6 +524,7 @@ def _cd_step(
     sampler: str,
     axis_name: str | None = None,
     chain_row_offset: int | jax.Array = 0,
+    visible: str = "bernoulli",
 ) -> tuple[Params, Params, jax.Array, dict[str, jax.Array]]:
     # cd_update with its randomness already drawn, shape (k, 2); see cd_update for the maths.
     # Under data parallelism (axis_name set) batch and chain are this device's equal-sized shards
@@ -421,17 +535,17 @@ def _cd_step(
     if persistent_chain is None:
         # CD-k: the chain starts at the batch, so its first p(v | h) is the reconstruction.
         negative_visible, reconstruction = _gibbs_chain(
-            params, batch, step_randomness, sampler, chain_row_offset, hidden_positive
+            params, batch, step_randomness, sampler, chain_row_offset, hidden_positive, visible
         )
     else:
         negative_visible, _ = _gibbs_chain(
-            params, persistent_chain, step_randomness, sampler, chain_row_offset
+            params, persistent_chain, step_randomness, sampler, chain_row_offset, visible=visible
         )
         # PCD: the chain never visits the batch; reconstruct it with the first step's uniforms.
         hidden_sample = _bernoulli(
             step_randomness[0, 0], hidden_positive, sampler, chain_row_offset
         )
-        reconstruction = visible_probs(params, hidden_sample)
+        reconstruction = visible_mean(params, hidden_sample, visible=visible)
     hidden_negative = hidden_probs(params, negative_visible)
     batch_size, num_chains = batch.shape[0], negative_visible.shape[0]
 
@@ -479,7 +593,7 @@ def _ravel(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
 DATA_AXIS = "data"
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "k", "sampler", "mesh"))
+@functools.partial(jax.jit, static_argnames=("batch_size", "k", "sampler", "mesh", "visible"))
 def train_epoch(
     params: Params,
     velocity: Params,
@@ -494,6 +608,7 @@ def train_epoch(
     weight_decay: float | jax.Array = 0.0,
     sampler: str = "threefry",
     mesh: jax.sharding.Mesh | None = None,
+    visible: str = "bernoulli",
 ) -> tuple[Params, Params, jax.Array | None, dict[str, jax.Array]]:
     """One epoch of CD-k / PCD-k as a single jit-compiled ``lax.scan`` over minibatches.
 
@@ -527,6 +642,7 @@ def train_epoch(
         mesh: Optional mesh with a ``'data'`` axis whose size divides ``batch_size`` and the
             number of chains (static), e.g. ``jax.sharding.Mesh(np.array(jax.devices()),
             ("data",))`` (automatic axis types); None runs on one device.
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units (static).
 
     Returns:
         ``(params, velocity, chain, metrics)`` with ``chain`` None for CD-k and ``metrics`` the
@@ -538,6 +654,7 @@ def train_epoch(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     _check_sampler(sampler)
+    _check_visible(visible)
     shuffle_key, steps_key = jax.random.split(key)
     if sampler == "threefry":
         order = jax.random.permutation(shuffle_key, data.shape[0])
@@ -572,6 +689,7 @@ def train_epoch(
                 sampler=sampler,
                 axis_name=axis_name,
                 chain_row_offset=chain_row_offset,
+                visible=visible,
             )
             return (params, velocity, negative if persistent else None), metrics
 
@@ -626,6 +744,7 @@ def fit(
     persistent: bool = False,
     sampler: str = "threefry",
     callback: Callable[[int, Params, Mapping[str, float]], None] | None = None,
+    visible: str = "bernoulli",
 ) -> tuple[Params, dict[str, np.ndarray]]:
     """Trains with CD-k or PCD-k; a pure function of (params, data, key, hyper-parameters).
 
@@ -646,6 +765,7 @@ def fit(
         persistent: Use PCD instead of CD-k.
         sampler: ``"threefry"`` or ``"hash"`` (see cd_update).
         callback: Called as ``callback(epoch, params, metrics)`` after every epoch (host side).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
         ``(params, history)`` where ``history[name]`` is an (epochs,) array of per-epoch metrics.
@@ -653,7 +773,9 @@ def fit(
     data = jnp.asarray(data, params["W"].dtype)
     chain_key, epoch_key = jax.random.split(key)
     velocity = jax.tree.map(jnp.zeros_like, params)
-    chain = init_persistent_chain(params, chain_key, batch_size) if persistent else None
+    chain = None
+    if persistent:
+        chain = init_persistent_chain(params, chain_key, batch_size, visible=visible)
     history: dict[str, list[float]] = {}
     for epoch in range(epochs):
         params, velocity, chain, metrics = train_epoch(
@@ -668,6 +790,7 @@ def fit(
             momentum=momentum,
             weight_decay=weight_decay,
             sampler=sampler,
+            visible=visible,
         )
         metrics = {name: float(value) for name, value in metrics.items()}
         for name, value in metrics.items():
@@ -682,18 +805,19 @@ def fit(
 # ---------------------------------------------------------------------------------------------
 
 
-@jax.jit
-def reconstruction_error(params: Params, v: jax.Array) -> jax.Array:
-    """Mean squared error of one deterministic up-down pass, mean((v − p(v | p(h|v)))²).
+@functools.partial(jax.jit, static_argnames=("visible",))
+def reconstruction_error(params: Params, v: jax.Array, *, visible: str = "bernoulli") -> jax.Array:
+    """Mean squared error of one deterministic up-down pass, mean((v − E[v | p(h|v)])²).
 
     Args:
         params: RBM parameters.
         v: Data (..., n_visible).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
         Scalar mean over rows and units.
     """
-    reconstruction = visible_probs(params, hidden_probs(params, v))
+    reconstruction = visible_mean(params, hidden_probs(params, v), visible=visible)
     return jnp.mean(jnp.square(v - reconstruction))
 
 
@@ -718,6 +842,8 @@ def _log_conditional(logit: jax.Array, value: jax.Array) -> jax.Array:
 @jax.jit
 def pseudo_log_likelihood(params: Params, v: jax.Array, key: jax.Array | None = None) -> jax.Array:
     """Average pseudo-log-likelihood PL(v) = Σ_i log p(v_i | v_−i) over the rows of ``v``.
+
+    Binary (Bernoulli) visible units only.
 
     Each conditional comes from a free-energy difference,
     p(v_i = 1 | v_−i) = σ(F(v|v_i=0) − F(v|v_i=1)), which costs O(n_hidden) per unit given the
@@ -752,7 +878,7 @@ def pseudo_log_likelihood(params: Params, v: jax.Array, key: jax.Array | None = 
     return jnp.mean(jnp.sum(terms, axis=0))
 
 
-@functools.partial(jax.jit, static_argnames=("num_chains", "num_betas"))
+@functools.partial(jax.jit, static_argnames=("num_chains", "num_betas", "visible"))
 def ais_log_partition(
     params: Params,
     key: jax.Array,
@@ -761,6 +887,7 @@ def ais_log_partition(
     num_betas: int = 1000,
     betas: jax.Array | None = None,
     base_visible_bias: jax.Array | None = None,
+    visible: str = "bernoulli",
 ) -> tuple[jax.Array, jax.Array]:
     """Estimates log Z by annealed importance sampling (Salakhutdinov & Murray 2008).
 
@@ -771,8 +898,15 @@ def ais_log_partition(
         log p*_β(v) = (1 − β) b_Aᵀv + β b_vᵀv + Σ_j softplus(β (b_h_j + (vᵀW)_j)),
 
     which is the RBM with energy (1−β)E_A + βE scaled; each β_k is visited with one block Gibbs
-    transition that leaves p_β_k invariant. Per chain, log w = Σ_k log p*_β_k(v_{k−1}) −
-    log p*_β_{k−1}(v_{k−1}), and Ẑ_B = Z_A · mean(w). The loop over β is a ``lax.scan``.
+    transition that leaves p_β_k invariant. For Gaussian visible units the base model is
+    N(b_A, I) with log Z_A = n_hidden log 2 + (n_visible / 2) log 2π, and
+
+        log p*_β(v) = −½‖v‖² + vᵀm_β − ½((1 − β)‖b_A‖² + β‖b_v‖²) + Σ_j softplus(β (b_h_j +
+        (vᵀW)_j)),   m_β = (1 − β) b_A + β b_v,
+
+    with Gibbs steps h ~ σ(β (b_h + vᵀW)), v ~ N(m_β + β W h, I). Per chain,
+    log w = Σ_k log p*_β_k(v_{k−1}) − log p*_β_{k−1}(v_{k−1}), and Ẑ_B = Z_A · mean(w). The loop
+    over β is a ``lax.scan``.
 
     Args:
         params: RBM parameters.
@@ -781,7 +915,9 @@ def ais_log_partition(
         num_betas: Length of the default linear schedule 0 = β_0 < … < β_K = 1 (static).
         betas: Optional increasing schedule from 0 to 1 (overrides ``num_betas``); Salakhutdinov &
             Murray use ~14,500 values, denser near 1.
-        base_visible_bias: Optional (n_visible,) visible biases of the base-rate model.
+        base_visible_bias: Optional (n_visible,) visible biases of the base-rate model (its mean
+            for Gaussian units).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units (static).
 
     Returns:
         ``(log_z, log_z_std)``: the estimate log Ẑ (a stochastic lower bound in expectation) and
@@ -793,12 +929,23 @@ def ais_log_partition(
     if betas is None:
         betas = jnp.linspace(0.0, 1.0, num_betas, dtype=dtype)
     betas = jnp.asarray(betas, dtype)
+    _check_visible(visible)
+    gaussian = visible == "gaussian"
     base_bias = visible_bias if base_visible_bias is None else jnp.asarray(base_visible_bias, dtype)
-    log_z_base = num_hidden * math.log(2.0) + jnp.sum(jax.nn.softplus(base_bias))
+    if gaussian:
+        log_z_base = num_hidden * math.log(2.0) + 0.5 * num_visible * math.log(2.0 * math.pi)
+        # The β-dependent constant of log p*_β, ½((1 − β)‖b_A‖² + β‖b_v‖²), changes by
+        # (β' − β) · half_norm_shift between neighbouring β.
+        half_norm_shift = 0.5 * (jnp.sum(jnp.square(visible_bias)) - jnp.sum(jnp.square(base_bias)))
+    else:
+        log_z_base = num_hidden * math.log(2.0) + jnp.sum(jax.nn.softplus(base_bias))
+        half_norm_shift = 0.0
 
     init_key, anneal_key = jax.random.split(key)
-    base_probs = jnp.broadcast_to(jax.nn.sigmoid(base_bias), (num_chains, num_visible))
-    v0 = _bernoulli(init_key, base_probs)
+    base_mean = jnp.broadcast_to(
+        base_bias if gaussian else jax.nn.sigmoid(base_bias), (num_chains, num_visible)
+    )
+    v0 = _sample_visible_units(init_key, base_mean, visible)
     bias_shift = visible_bias - base_bias
 
     def anneal(carry, inputs):
@@ -806,7 +953,7 @@ def ais_log_partition(
         beta_prev, beta_next, step_key = inputs
         hidden_input = v @ weights + hidden_bias
         log_weight = log_weight + (
-            (beta_next - beta_prev) * (v @ bias_shift)
+            (beta_next - beta_prev) * (v @ bias_shift - half_norm_shift)
             + jnp.sum(
                 jax.nn.softplus(beta_next * hidden_input)
                 - jax.nn.softplus(beta_prev * hidden_input),
@@ -816,7 +963,8 @@ def ais_log_partition(
         hidden_key, visible_key = jax.random.split(step_key)
         h = _bernoulli(hidden_key, jax.nn.sigmoid(beta_next * hidden_input))
         visible_input = (1.0 - beta_next) * base_bias + beta_next * (h @ weights.T + visible_bias)
-        v = _bernoulli(visible_key, jax.nn.sigmoid(visible_input))
+        mean = visible_input if gaussian else jax.nn.sigmoid(visible_input)
+        v = _sample_visible_units(visible_key, mean, visible)
         return (v, log_weight), None
 
     step_keys = jax.random.split(anneal_key, betas.shape[0] - 1)
@@ -833,31 +981,38 @@ def _bits(index: jax.Array, num_bits: int, dtype: Any) -> jax.Array:
     return ((index[..., None] >> jnp.arange(num_bits)) & 1).astype(dtype)
 
 
-@jax.jit
-def exact_log_partition(params: Params) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("visible",))
+def exact_log_partition(params: Params, *, visible: str = "bernoulli") -> jax.Array:
     """Exact log Z by enumerating the smaller layer and summing out the other analytically.
 
     With hidden units enumerated, log Z = logsumexp_h [b_hᵀh + Σ_i softplus(b_v_i + (W h)_i)];
     with visible units enumerated, log Z = logsumexp_v [−F(v)]. The 2^n states are visited in
     chunks of 2^14 inside a ``lax.scan`` so memory stays bounded; cost is O(2^n · n_v · n_h).
+    Gaussian visible units are integrated out in closed form, so the hidden layer is enumerated:
+    log Z = (n_v / 2) log 2π + logsumexp_h [b_hᵀh + ½‖b_v + W h‖² − ½‖b_v‖²].
 
     Args:
-        params: RBM parameters with min(n_visible, n_hidden) <= 30.
+        params: RBM parameters with min(n_visible, n_hidden) <= 30 (n_hidden <= 30 for
+            Gaussian visible units).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units (static).
 
     Returns:
         Scalar log Z.
     """
+    _check_visible(visible)
     weights = params["W"]
-    if weights.shape[1] <= weights.shape[0]:
+    gaussian = visible == "gaussian"
+    if gaussian or weights.shape[1] <= weights.shape[0]:
         # Enumerate hidden units: the RBM is symmetric under swapping the layers.
         enum_bias, other_bias, coupling = params["b_h"], params["b_v"], weights.T
     else:
         enum_bias, other_bias, coupling = params["b_v"], params["b_h"], weights
     num_enumerated = enum_bias.shape[0]
     if num_enumerated > _MAX_ENUMERATED_UNITS:
+        layer = "hidden layer" if gaussian else "smaller layer"
         raise ValueError(
             f"exact_log_partition enumerates 2^{num_enumerated} states; "
-            f"use at most {_MAX_ENUMERATED_UNITS} units in the smaller layer or AIS"
+            f"use at most {_MAX_ENUMERATED_UNITS} units in the {layer} or AIS"
         )
     dtype = weights.dtype
     low_bits = min(num_enumerated, _ENUMERATION_CHUNK_BITS)
@@ -867,24 +1022,35 @@ def exact_log_partition(params: Params) -> jax.Array:
     def chunk_log_sum(_, chunk):
         high_state = jnp.broadcast_to(_bits(chunk, high_bits, dtype), (2**low_bits, high_bits))
         states = jnp.concatenate([low_states, high_state], axis=1)
-        log_unnormalised = states @ enum_bias + jnp.sum(
-            jax.nn.softplus(states @ coupling + other_bias), axis=-1
-        )
-        return None, jax.nn.logsumexp(log_unnormalised)
+        other_input = states @ coupling + other_bias
+        if gaussian:
+            other_term = 0.5 * jnp.sum(jnp.square(other_input), axis=-1)
+        else:
+            other_term = jnp.sum(jax.nn.softplus(other_input), axis=-1)
+        return None, jax.nn.logsumexp(states @ enum_bias + other_term)
 
     _, chunk_sums = jax.lax.scan(chunk_log_sum, None, jnp.arange(2**high_bits))
-    return jax.nn.logsumexp(chunk_sums)
+    log_z = jax.nn.logsumexp(chunk_sums)
+    if gaussian:
+        num_visible = weights.shape[0]
+        log_z += 0.5 * num_visible * math.log(2.0 * math.pi) - 0.5 * jnp.sum(
+            jnp.square(params["b_v"])
+        )
+    return log_z
 
 
-def log_likelihood(params: Params, v: jax.Array, log_z: jax.Array) -> jax.Array:
+def log_likelihood(
+    params: Params, v: jax.Array, log_z: jax.Array, *, visible: str = "bernoulli"
+) -> jax.Array:
     """Average log-likelihood mean_n log p(v_n) = mean_n(−F(v_n)) − log Z.
 
     Args:
         params: RBM parameters.
         v: Data (..., n_visible).
         log_z: log partition function (exact_log_partition or ais_log_partition).
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units (a log density for Gaussian).
 
     Returns:
         Scalar average log-likelihood in nats.
     """
-    return jnp.mean(-free_energy(params, v)) - log_z
+    return jnp.mean(-free_energy(params, v, visible=visible)) - log_z

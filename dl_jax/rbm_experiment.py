@@ -14,6 +14,13 @@ log-likelihood. p(v) is a distribution over binary images, so the log-likelihood
 the test digits binarised at 0.5 (the pseudo-log-likelihood uses the grey values in its
 cross-entropy form, see ``rbm.pseudo_log_likelihood``).
 
+``--config.visible=gaussian`` trains a Gaussian–Bernoulli RBM (unit-variance visible units) on
+the pixels standardised with the training images' per-pixel mean and standard deviation (floored
+at 0.1 so that nearly constant border pixels are not blown up); the classifier then reads its
+hidden probabilities of the standardised images. The pseudo-log-likelihood is for binary units
+only, so those runs record the AIS log Z and the test log-density of the standardised test images
+(in nats per image, a density: not comparable with the binary model's probabilities).
+
 Resuming: params, momentum and the persistent chain are saved as ``.npz`` every epoch in
 WORKDIR/checkpoints; re-running continues from the newest one and, because epoch ``e`` draws from
 ``fold_in(key, e)`` exactly like ``rbm.fit``, ends with the params of an uninterrupted run. The
@@ -42,6 +49,8 @@ _INIT_TAG, _FIT_TAG, _AIS_TAG, _SAMPLES_TAG = 1, 2, 3, 4
 # Config keys that may change between invocations of one workdir without changing any result.
 RESUME_FREE_KEYS = frozenset({"data_dir", "stop_after_epochs"})
 _CHECKPOINTS_KEPT = 2
+# Smallest per-pixel standard deviation used to standardise images for Gaussian visible units.
+_GAUSSIAN_STD_FLOOR = 0.1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,12 +219,12 @@ def save_image_grid(path: str, images: np.ndarray, *, columns: int, title: str,
 
 
 def model_samples(params: rbm.Params, key: jax.Array, num_samples: int, gibbs_steps: int,
-                  sampler: str = "threefry") -> np.ndarray:
-    """Visible probabilities p(v | h) at the end of independent Gibbs chains.
+                  sampler: str = "threefry", visible: str = "bernoulli") -> np.ndarray:
+    """Visible means E[v | h] at the end of independent Gibbs chains.
 
-    Chains start at v ~ Bernoulli(σ(b_v)) (the visible base rates), run ``gibbs_steps`` block
-    Gibbs steps, then one more hidden sample; the mean of p(v | h) is shown instead of a binary
-    sample because it is easier to read.
+    Chains start at v ~ p(v | h = 0) (the visible base rates), run ``gibbs_steps`` block Gibbs
+    steps, then one more hidden sample; the mean of p(v | h) is shown instead of a sample
+    because it is easier to read.
 
     Args:
         params: RBM parameters.
@@ -223,14 +232,16 @@ def model_samples(params: rbm.Params, key: jax.Array, num_samples: int, gibbs_st
         num_samples: Number of chains.
         gibbs_steps: Gibbs steps per chain.
         sampler: ``"threefry"`` or ``"hash"``.
+        visible: ``"bernoulli"`` or ``"gaussian"`` visible units.
 
     Returns:
-        (num_samples, n_visible) array in [0, 1].
+        (num_samples, n_visible) array: probabilities in [0, 1], or real Gaussian means.
     """
     start_key, chain_key, hidden_key = jax.random.split(key, 3)
-    v = rbm.init_persistent_chain(params, start_key, num_samples)
-    v = rbm.gibbs_sample(params, chain_key, v, gibbs_steps, sampler=sampler)
-    return np.asarray(rbm.visible_probs(params, rbm.sample_hidden(params, hidden_key, v)))
+    v = rbm.init_persistent_chain(params, start_key, num_samples, visible=visible)
+    v = rbm.gibbs_sample(params, chain_key, v, gibbs_steps, sampler=sampler, visible=visible)
+    hidden = rbm.sample_hidden(params, hidden_key, v)
+    return np.asarray(rbm.visible_mean(params, hidden, visible=visible))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,22 +250,29 @@ def model_samples(params: rbm.Params, key: jax.Array, num_samples: int, gibbs_st
 
 
 def _evaluate_epoch(config, params, train_x, test_x, test_binary, seed_key, epoch) -> dict:
-    record = {
-        "pll_train": float(rbm.pseudo_log_likelihood(params, train_x)),
-        "pll_test": float(rbm.pseudo_log_likelihood(params, test_x)),
-    }
+    # For Gaussian visible units test_binary holds the standardised test images themselves.
+    gaussian = config.visible == "gaussian"
+    record = {}
+    if not gaussian:
+        record = {
+            "pll_train": float(rbm.pseudo_log_likelihood(params, train_x)),
+            "pll_test": float(rbm.pseudo_log_likelihood(params, test_x)),
+        }
     if epoch % config.ais_every_epochs == 0 or epoch == config.epochs:
-        # The base-rate model of Salakhutdinov & Murray (2008): the training data's log-odds.
-        mean = jnp.clip(jnp.mean(train_x, axis=0), 1e-3, 1 - 1e-3)
+        # The base-rate model of Salakhutdinov & Murray (2008): the training data's log-odds
+        # (binary units) or its mean (Gaussian units).
+        mean = jnp.mean(train_x, axis=0)
+        if not gaussian:
+            mean = jnp.clip(mean, 1e-3, 1 - 1e-3)
+            mean = jnp.log(mean) - jnp.log1p(-mean)
         log_z, log_z_std = rbm.ais_log_partition(
             params, jax.random.fold_in(jax.random.fold_in(seed_key, _AIS_TAG), epoch),
-            num_chains=config.ais_chains, num_betas=config.ais_betas,
-            base_visible_bias=jnp.log(mean) - jnp.log1p(-mean),
+            num_chains=config.ais_chains, num_betas=config.ais_betas, base_visible_bias=mean,
+            visible=config.visible,
         )
-        record.update(
-            ais_log_z=float(log_z), ais_log_z_std=float(log_z_std),
-            test_log_likelihood=float(rbm.log_likelihood(params, test_binary, log_z)),
-        )
+        test_ll = rbm.log_likelihood(params, test_binary, log_z, visible=config.visible)
+        record.update(ais_log_z=float(log_z), ais_log_z_std=float(log_z_std),
+                      test_log_likelihood=float(test_ll))
     return record
 
 
@@ -272,10 +290,12 @@ def _train(config, workdir: str, train_x: jax.Array, test_x: jax.Array,
     else:
         params = rbm.init(jax.random.fold_in(seed_key, _INIT_TAG), train_x.shape[1],
                           config.n_hidden, scale=config.init_scale,
-                          visible_mean=jnp.mean(train_x, axis=0))
+                          visible_mean=jnp.mean(train_x, axis=0), visible=config.visible)
         velocity = jax.tree.map(jnp.zeros_like, params)
-        chain = (rbm.init_persistent_chain(params, chain_key, config.batch_size)
-                 if config.persistent else None)
+        chain = None
+        if config.persistent:
+            chain = rbm.init_persistent_chain(params, chain_key, config.batch_size,
+                                              visible=config.visible)
     writer = writers.MetricWriter(workdir, resume_step=start_epoch if start_epoch else None)
     stop_epoch = config.epochs
     if config.stop_after_epochs:
@@ -287,7 +307,7 @@ def _train(config, workdir: str, train_x: jax.Array, test_x: jax.Array,
                 params, velocity, chain, train_x, jax.random.fold_in(epoch_key, epoch - 1),
                 batch_size=config.batch_size, k=config.k, learning_rate=config.learning_rate,
                 momentum=config.momentum, weight_decay=config.weight_decay,
-                sampler=config.sampler,
+                sampler=config.sampler, visible=config.visible,
             )
             record = {"reconstruction_error": float(metrics["reconstruction_error"]),
                       "epoch_time_s": time.perf_counter() - started}
@@ -320,6 +340,9 @@ def run(config, workdir: str, *, dataset: data_lib.Dataset | None = None) -> dic
     wall_start = time.perf_counter()
     if config.c_selection not in ("fixed", "cv"):
         raise UserError(f"config.c_selection must be 'fixed' or 'cv', got {config.c_selection!r}")
+    if config.visible not in rbm.VISIBLE_UNITS:
+        raise UserError(f"config.visible must be one of {rbm.VISIBLE_UNITS}, "
+                        f"got {config.visible!r}")
     for name in ("epochs", "n_hidden", "batch_size", "ais_every_epochs", "num_samples"):
         if int(config[name]) <= 0:
             raise UserError(f"config.{name} must be positive, got {config[name]}")
@@ -337,6 +360,12 @@ def run(config, workdir: str, *, dataset: data_lib.Dataset | None = None) -> dic
     train_y = np.tile(dataset.train.labels, num_copies)
     test_x = jnp.asarray(flatten(dataset.test.inputs))
     test_binary = (test_x > 0.5).astype(jnp.float32)
+    pixel_mean, pixel_scale = 0.0, 1.0
+    if config.visible == "gaussian":
+        pixel_mean = jnp.mean(train_x, axis=0)
+        pixel_scale = jnp.maximum(jnp.std(train_x, axis=0), _GAUSSIAN_STD_FLOOR)
+        train_x = (train_x - pixel_mean) / pixel_scale
+        test_x = test_binary = (test_x - pixel_mean) / pixel_scale
 
     params, finished = _train(config, workdir, train_x, test_x, test_binary)
     if not finished:
@@ -363,7 +392,9 @@ def run(config, workdir: str, *, dataset: data_lib.Dataset | None = None) -> dic
 
     seed_key = jax.random.key(config.seed)
     samples = model_samples(params, jax.random.fold_in(seed_key, _SAMPLES_TAG),
-                            config.num_samples, config.gibbs_steps, config.sampler)
+                            config.num_samples, config.gibbs_steps, config.sampler, config.visible)
+    # Back to pixel values (the identity for binary units) for display.
+    samples = np.clip(samples * np.asarray(pixel_scale) + np.asarray(pixel_mean), 0.0, 1.0)
     columns = int(np.ceil(np.sqrt(config.num_samples)))
     save_image_grid(os.path.join(workdir, "samples.png"), samples.reshape(-1, *image_shape),
                     columns=columns,
@@ -381,8 +412,7 @@ def run(config, workdir: str, *, dataset: data_lib.Dataset | None = None) -> dic
         "raw_c": float(raw_c),
         **selection,
         "reconstruction_error": last["reconstruction_error"],
-        "pll_train": last["pll_train"],
-        "pll_test": last["pll_test"],
+        **{key: last[key] for key in ("pll_train", "pll_test") if key in last},
         "ais_log_z": last["ais_log_z"],
         "ais_log_z_std": last["ais_log_z_std"],
         "test_log_likelihood": last["test_log_likelihood"],

@@ -53,6 +53,23 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
+def test_gaussian_visible_run(digits, tmp_path):
+    # The Gaussian-Bernoulli variant: standardised pixels, no pseudo-log-likelihood, a test
+    # log-density from AIS, and the features still beat chance by far.
+    config = tiny_config()
+    config.visible = "gaussian"
+    config.learning_rate = 0.01
+    summary = rbm_experiment.run(config, str(tmp_path / "gaussian"), dataset=small_digits(digits))
+    assert 0.7 < summary["rbm_features_test_accuracy"] <= 1.0
+    assert "pll_test" not in summary
+    records = read_jsonl(str(tmp_path / "gaussian" / "metrics.jsonl"))
+    assert all("pll_train" not in r for r in records)
+    assert np.isfinite(summary["test_log_likelihood"]) and np.isfinite(summary["ais_log_z"])
+    config.visible = "poisson"
+    with pytest.raises(UserError, match="config.visible"):
+        rbm_experiment.run(config, str(tmp_path / "bad"), dataset=small_digits(digits))
+
+
 def test_run_end_to_end_resumes_exactly(digits, tmp_path):
     dataset = small_digits(digits)
     config = tiny_config()
