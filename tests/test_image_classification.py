@@ -65,6 +65,20 @@ def test_resnet20_on_a_catalog_dataset_with_crop_flip(tmp_path):
     assert np.isfinite(result.summary["test_loss"])
 
 
+def test_resnet20_cifar10_config_trains_in_bfloat16(tmp_path):
+    from experiments.configs import resnet20_cifar10
+
+    config = resnet20_cifar10.get_config()
+    config.update(num_steps=2, log_every_steps=1, eval_every_steps=2, checkpoint_every_steps=2,
+                  batch_size=8, eval_batch_size=8, num_devices=1)
+    config.model_kwargs.dtype = "bfloat16"
+    with tfds.testing.mock_data(num_examples=16):
+        result = image_classification.train(config, str(tmp_path))
+    assert np.isfinite(result.summary["test_loss"])
+    for leaf in jax.tree.leaves(result.state.params):
+        assert leaf.dtype == jnp.float32
+
+
 def test_unknown_augmentation_is_a_user_error():
     from dl_jax.errors import UserError
 
