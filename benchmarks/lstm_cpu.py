@@ -26,7 +26,6 @@ os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(os.cpu_count() or 1))
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
@@ -35,6 +34,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
 
+from benchmarks.common import interleaved_seconds, torch_lstm_runner  # noqa: E402
 from dl_jax.models.recurrent import LSTM, ManyToOne  # noqa: E402
 
 BATCH, LENGTH, INPUTS, HIDDEN, CLASSES = 32, 100, 32, 128, 10
@@ -84,27 +84,13 @@ def jax_step_fn(model, x, y, data_parallel=False):
 
 
 def torch_step_fn(x, y):
-    """The same step in PyTorch, or None when torch is not installed."""
+    """The same step in PyTorch on all CPU cores, or None when torch is not installed."""
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(os.cpu_count() or 1)
-    torch.manual_seed(0)
-    lstm = torch.nn.LSTM(INPUTS, HIDDEN, batch_first=True)
-    head = torch.nn.Linear(HIDDEN, CLASSES)
-    optimizer = torch.optim.SGD([*lstm.parameters(), *head.parameters()], lr=LEARNING_RATE)
-    tx, ty = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y)).long()
-
-    def run(n):
-        for _ in range(n):
-            optimizer.zero_grad(set_to_none=True)
-            _, (h_last, _) = lstm(tx)
-            loss = torch.nn.functional.cross_entropy(head(h_last[-1]), ty)
-            loss.backward()
-            optimizer.step()
-
-    return run, torch.__version__
+    return torch_lstm_runner(x, y, HIDDEN, CLASSES, LEARNING_RATE)
 
 
 def main():
@@ -137,12 +123,10 @@ def main():
 
     for run in variants.values():  # compile and warm up
         run(3)
-    times = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run(args.steps)
-            times[name].append((time.perf_counter() - start) / args.steps * 1e3)
+    times = {
+        name: [t * 1e3 for t in values]
+        for name, values in interleaved_seconds(variants, args.rounds, args.steps).items()
+    }
 
     print(f"LSTM train step: batch {BATCH}, T {LENGTH}, in {INPUTS}, hidden {HIDDEN}, "
           f"{CLASSES} classes, SGD; jax {jax.__version__} on {jax.default_backend()}, "

@@ -33,6 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks.common import (
+    interleaved_seconds,
+    jax_step_runner,
+    torch_lstm_runner,
+    use_strict_float32,
+)
 from dl_jax.models.recurrent import LSTM, ManyToOne
 
 LEARNING_RATE = 0.1
@@ -68,46 +74,7 @@ def jax_runner(model: nn.Module, x: np.ndarray, y: np.ndarray) -> Callable[[int]
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
-    step = jax.jit(train_step, donate_argnums=0)
-    holder = [(params, optimizer.init(params))]
-
-    def run(n: int) -> float:
-        loss = None
-        for _ in range(n):
-            holder[0], loss = step(holder[0], x, y)
-        return float(jax.block_until_ready(loss))
-
-    return run
-
-
-def torch_runner(x: np.ndarray, y: np.ndarray, hidden: int):
-    """``(run, description)`` for cuDNN's LSTM via PyTorch, or None without torch or CUDA."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    device = torch.device("cuda")
-    torch.manual_seed(0)
-    lstm = torch.nn.LSTM(x.shape[-1], hidden, batch_first=True).to(device)
-    head = torch.nn.Linear(hidden, NUM_CLASSES).to(device)
-    optimizer = torch.optim.SGD([*lstm.parameters(), *head.parameters()], lr=LEARNING_RATE)
-    tx = torch.from_numpy(x).to(device)
-    ty = torch.from_numpy(y).long().to(device)
-
-    def run(n: int) -> float:
-        loss = None
-        for _ in range(n):
-            optimizer.zero_grad(set_to_none=True)
-            _, (h_last, _) = lstm(tx)
-            loss = torch.nn.functional.cross_entropy(head(h_last[-1]), ty)
-            loss.backward()
-            optimizer.step()
-        torch.cuda.synchronize()
-        return float(loss)
-
-    return run, f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}"
+    return jax_step_runner(train_step, (params, optimizer.init(params)), x, y)
 
 
 def main(argv: list[str] | None = None) -> dict[tuple[int, ...], dict[str, float]]:
@@ -123,14 +90,7 @@ def main(argv: list[str] | None = None) -> dict[tuple[int, ...], dict[str, float
     if args.smoke:
         shapes, args.rounds, args.steps, args.warmup = ((2, 8, 4, 8),), 1, 1, 1
     if args.precision == "highest":
-        jax.config.update("jax_default_matmul_precision", "highest")
-        try:
-            import torch
-
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
-        except ImportError:
-            pass
+        use_strict_float32()
     device = jax.devices()[0]
     print(f"LSTM many-to-one train step, float32 ({args.precision} precision), SGD | jax "
           f"{jax.__version__} on {device.platform} ({device.device_kind})")
@@ -148,23 +108,24 @@ def main(argv: list[str] | None = None) -> dict[tuple[int, ...], dict[str, float
                 ManyToOne(LSTM(hidden, fused_backward=False), NUM_CLASSES), x, y),
             "flax OptimizedLSTMCell": jax_runner(FlaxOptimizedLSTM(hidden), x, y),
         }
-        peer = torch_runner(x, y, hidden)
+        peer = torch_lstm_runner(x, y, hidden, NUM_CLASSES, LEARNING_RATE, device="cuda")
         reference_name = None
         if peer is not None:
+            import torch
+
             reference_name = "torch nn.LSTM (cuDNN)"
             variants[reference_name] = peer[0]
-        print(f"\nB{batch} T{length} D{inputs} H{hidden}" + (f" | peer: {peer[1]}" if peer else ""))
+            peer = f"torch {peer[1]}, cuDNN {torch.backends.cudnn.version()}"
+        print(f"\nB{batch} T{length} D{inputs} H{hidden}" + (f" | peer: {peer}" if peer else ""))
         for name, run in variants.items():
             start = time.perf_counter()
             loss = run(args.warmup)
             print(f"  warm-up {name}: {time.perf_counter() - start:.1f} s (compile included), "
                   f"loss {loss:.3f}")
-        times = {name: [] for name in variants}
-        for _ in range(args.rounds):
-            for name, run in variants.items():
-                start = time.perf_counter()
-                run(args.steps)
-                times[name].append((time.perf_counter() - start) / args.steps * 1e3)
+        times = {
+            name: [t * 1e3 for t in values]
+            for name, values in interleaved_seconds(variants, args.rounds, args.steps).items()
+        }
         reference = min(times[reference_name]) if reference_name else None
         print(f"  {'variant':<26}{'best ms':>10}{'median ms':>11}{'vs cuDNN':>10}")
         for name, values in times.items():

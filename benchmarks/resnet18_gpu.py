@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks.common import interleaved_seconds, jax_step_runner, use_strict_float32
 from dl_jax.models.cnn import ResNet18
 
 LEARNING_RATE = 0.1
@@ -54,8 +55,8 @@ def jax_runner(dtype, images: np.ndarray, labels: np.ndarray) -> Callable[[int],
     x, y = jnp.asarray(images), jnp.asarray(labels)
     variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(x)
     optimizer = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
-    state = (variables["params"], variables["batch_stats"], None)
-    state = (state[0], state[1], optimizer.init(state[0]))
+    params = variables["params"]
+    state = (params, variables["batch_stats"], optimizer.init(params))
 
     def train_step(state, x, y):
         params, batch_stats, opt_state = state
@@ -72,16 +73,7 @@ def jax_runner(dtype, images: np.ndarray, labels: np.ndarray) -> Callable[[int],
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), batch_stats, opt_state), loss
 
-    step = jax.jit(train_step, donate_argnums=0)
-    holder = [state]
-
-    def run(n: int) -> float:
-        loss = None
-        for _ in range(n):
-            holder[0], loss = step(holder[0], x, y)
-        return float(jax.block_until_ready(loss))
-
-    return run
+    return jax_step_runner(train_step, state, x, y)
 
 
 def _torch_resnet18(torch):
@@ -163,17 +155,6 @@ def torch_runner(
     return run, f"torch {torch.__version__}, {source}"
 
 
-def time_rounds(variants: dict[str, Callable[[int], float]], rounds: int, steps: int):
-    """Seconds per step of every variant, alternating rounds of ``steps`` steps."""
-    seconds = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run(steps)
-            seconds[name].append((time.perf_counter() - start) / steps)
-    return seconds
-
-
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Runs the benchmark; returns images/s (best and median) per variant."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -190,14 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     if args.smoke:
         args.batch, args.size, args.rounds, args.steps, args.warmup = 2, 32, 1, 1, 1
     if args.fp32_precision == "highest":
-        jax.config.update("jax_default_matmul_precision", "highest")
-        try:
-            import torch
-
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
-        except ImportError:
-            pass
+        use_strict_float32()
 
     rng = np.random.default_rng(0)
     images = rng.standard_normal((args.batch, args.size, args.size, 3), np.float32)
@@ -225,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             loss = run(args.warmup)
             print(f"  warm-up {name}: {time.perf_counter() - start:.1f} s (compile included), "
                   f"loss {loss:.3f}")
-        seconds = time_rounds(variants, args.rounds, args.steps)
+        seconds = interleaved_seconds(variants, args.rounds, args.steps)
         reference = min(seconds[torch_name]) if torch_name else None
         print(f"{'variant':<26}{'best img/s':>12}{'median img/s':>14}{'vs torch eager':>16}")
         for name, values in seconds.items():
