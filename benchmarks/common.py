@@ -95,6 +95,6 @@ def torch_lstm_runner(
             optimizer.step()
         if device == "cuda":
             torch.cuda.synchronize()
-        return float(loss)
+        return float(loss.detach())
 
     return run, torch.__version__
