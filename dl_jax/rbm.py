@@ -191,8 +191,9 @@ def visible_mean(params: Params, h: jax.Array, *, visible: str = "bernoulli") ->
         Conditional means (..., n_visible).
     """
     _check_visible(visible)
-    visible_input = h @ params["W"].T + params["b_v"]
-    return visible_input if visible == "gaussian" else jax.nn.sigmoid(visible_input)
+    if visible == "gaussian":
+        return h @ params["W"].T + params["b_v"]
+    return visible_probs(params, h)
 
 
 def _lowbias32(x: jax.Array) -> jax.Array:
