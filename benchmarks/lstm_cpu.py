@@ -11,6 +11,9 @@ hand-written backward pass), ``dl_jax autodiff`` (same forward, ``fused_backward
 XLA CPU device per core), ``flax OptimizedLSTMCell`` (``nn.RNN`` over Flax's own cell) and
 ``torch nn.LSTM`` (``torch.set_num_threads(os.cpu_count())``; skipped if torch is missing).
 
+The ``matmuls only`` row is not an LSTM: it runs just the step's matmuls (see
+``matmul_floor_fn``), the floor that any scanned LSTM under XLA:CPU stays above on one device.
+
 Why the data-parallel row: XLA:CPU runs each per-step (32, 128) x (128, 512) matmul of the
 recurrence on one thread (we measured the loop's time to grow linearly with the batch), while
 PyTorch's oneDNN RNN splits it over all cores. One CPU device per core (``JAX_NUM_CPU_DEVICES``,
@@ -83,6 +86,46 @@ def jax_step_fn(model, x, y, data_parallel=False):
     return run
 
 
+def matmul_floor_fn(x):
+    """A runner of the LSTM step's matmuls alone: a lower bound for any scanned JAX LSTM here.
+
+    The same FLOPs as one training step's matmuls, in the same shapes and order: the hoisted input
+    projection, 100 chained (B, H) x (H, 4H) forward products, 100 chained (B, 4H) x (4H, H)
+    backward products, and the two weight-gradient products over all steps. The only other work
+    is one small fused add-and-slice per step that chains them, so no gate nonlinearity, no saved
+    residual and no read-out: what XLA:CPU cannot go below with its single-threaded per-step
+    matmuls.
+    """
+    key_in, key_rec = jax.random.split(jax.random.key(0))
+    w_in = 0.1 * jax.random.normal(key_in, (INPUTS, 4 * HIDDEN))
+    w_rec = 0.1 * jax.random.normal(key_rec, (HIDDEN, 4 * HIDDEN))
+    xs = jnp.swapaxes(x, 0, 1)  # time-major
+
+    @jax.jit
+    def matmuls(w_in, w_rec, xs):
+        projected = xs @ w_in
+
+        def forward(h, z_in):
+            h = (z_in + h @ w_rec)[:, :HIDDEN]
+            return h, h
+
+        _, hs = jax.lax.scan(forward, jnp.zeros((BATCH, HIDDEN)), projected)
+
+        def backward(dh, z_in):
+            dz = z_in + jnp.tile(dh, (1, 4))
+            return dz @ w_rec.T, dz
+
+        _, dzs = jax.lax.scan(backward, jnp.zeros((BATCH, HIDDEN)), projected, reverse=True)
+        return (jnp.einsum("tbi,tbj->ij", hs, dzs), jnp.einsum("tbi,tbj->ij", xs, dzs))
+
+    def run(n):
+        for _ in range(n):
+            out = matmuls(w_in, w_rec, xs)
+        jax.block_until_ready(out)
+
+    return run
+
+
 def torch_step_fn(x, y):
     """The same step in PyTorch on all CPU cores, or None when torch is not installed."""
     try:
@@ -115,6 +158,7 @@ def main():
     if devices > 1 and BATCH % devices == 0:
         variants[f"dl_jax LSTM data-parallel x{devices}"] = jax_step_fn(
             ManyToOne(LSTM(HIDDEN), CLASSES), xj, yj, data_parallel=True)
+    variants["matmuls only (JAX floor)"] = matmul_floor_fn(xj)
     torch_run = torch_step_fn(x, y)
     torch_name = None
     if torch_run is not None:

@@ -21,6 +21,12 @@ with one CPU device per core (``JAX_NUM_CPU_DEVICES``, unless already set) and p
 ``'data'`` mesh over them to train_epoch: each core takes its share of every minibatch's rows and
 the CD statistics are averaged across cores once per step (the same update as one device).
 
+scikit-learn's speed depends on the OpenBLAS kernel numpy loads: a machine that sets
+``OPENBLAS_CORETYPE`` (e.g. to Haswell, as some shared machines do to dodge bugs of old OpenBLAS
+builds) gives the peer an older, slower kernel. The header prints the kernel in use; for a fair
+peer run with both variables unset in that command alone:
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.rbm_cd1``.
+
 Run: python -m benchmarks.rbm_cd1
 """
 
@@ -131,6 +137,51 @@ def time_sklearn(train, dtype, blas_threads=None):
     return seconds, params
 
 
+def matmul_floor_seconds(rows):
+    """Seconds per epoch of CD-1's five matmuls alone, scanned over the epoch's minibatches.
+
+    No sigmoid, sampling, bias or shuffle: only v0 W, h0 Wᵀ, v1 W and the two statistics
+    products, chained so that nothing can be hoisted. No CD-1 epoch on one device can beat this,
+    so it bounds what XLA:CPU can reach on this machine.
+    """
+    steps = rows // BATCH_SIZE
+    key_data, key_w = jax.random.split(jax.random.key(0))
+    batches = jax.random.uniform(key_data, (steps, BATCH_SIZE, 64))
+    weights = 0.01 * jax.random.normal(key_w, (64, N_HIDDEN))
+
+    @jax.jit
+    def epoch(weights, batches):
+        def step(weights, v0):
+            h0 = v0 @ weights
+            v1 = h0 @ weights.T
+            h1 = v1 @ weights
+            return weights + 1e-6 * (v0.T @ h0 - v1.T @ h1), None
+
+        return jax.lax.scan(step, weights, batches)[0]
+
+    jax.block_until_ready(epoch(weights, batches))
+    seconds = []
+    for _ in range(10):
+        start = time.perf_counter()
+        jax.block_until_ready(epoch(weights, batches))
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds)), steps * 5 * 2 * BATCH_SIZE * 64 * N_HIDDEN
+
+
+def blas_kernels():
+    """The BLAS libraries numpy loaded and the CPU kernel each runs, e.g. 'openblas SkylakeX'."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl missing)"
+    found = {
+        f"{info.get('internal_api')} {info.get('architecture')}"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    }
+    return ", ".join(sorted(found)) or "none found"
+
+
 def evaluate(params, digits):
     v = jnp.asarray(digits, jnp.float32)
     return float(rbm.pseudo_log_likelihood(params, v)), float(rbm.reconstruction_error(params, v))
@@ -145,6 +196,7 @@ def main():
         f"{jax.device_count()} JAX devices, "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
+    print(f"numpy BLAS for the scikit-learn peer: {blas_kernels()}")
     rows = []
     try:
         # OpenBLAS spins its threads; on a busy machine one BLAS thread can be the faster peer.
@@ -215,6 +267,10 @@ def main():
     print("vs dflt: speed-up over sklearn float64 with default BLAS threads; vs best: over the")
     print("fastest sklearn row. dl_jax s/epoch is the median of 5 epochs after compilation.")
     print("PLL@5: mean exact pseudo-log-likelihood (nats, higher is better) on the 1,797 digits.")
+    floor, flops = matmul_floor_seconds(train.shape[0])
+    print(f"Floor: CD-1's five matmuls alone, one device: {floor:.4f} s/epoch "
+          f"({flops / floor / 1e9:.0f} GFLOP/s)" + (f", {default / floor:.1f}x sklearn float64"
+                                                     if default else ""))
 
 
 if __name__ == "__main__":

@@ -181,8 +181,6 @@ def train_and_evaluate(
     """
     wall_start = time.perf_counter()
     _validate(config)
-    os.makedirs(workdir, exist_ok=True)
-    writers.claim_workdir(workdir, config)
     parallel = DataParallel(config.parallel, config.num_devices)
     parallel.check_batch_size(config.batch_size)
     if dataset is None:
@@ -191,6 +189,10 @@ def train_and_evaluate(
         from dl_jax.models import get_model
 
         model = get_model(config.model, dataset.num_classes, **config.model_kwargs.to_dict())
+    # Claimed only once the config is known to be runnable, so a typo in the model, dataset or
+    # batch size leaves no config.json behind to block the corrected command.
+    os.makedirs(workdir, exist_ok=True)
+    writers.claim_workdir(workdir, config)
 
     tx = steps_lib.make_optimizer(config)
     schedule = steps_lib.make_schedule(config)

@@ -80,3 +80,5 @@ def test_user_errors_are_one_line_and_nonzero(tmp_path, mnist1d, tfds_dir, args,
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    # Nothing was claimed, so the corrected command can reuse the directory.
+    assert not os.path.exists(os.path.join(tmp_path, "config.json"))

@@ -375,6 +375,28 @@ def test_lenet5_overfits_one_batch():
     assert float(losses[-1]) < 0.1 * float(losses[0])
 
 
+def test_lenet5_conv_forms_share_parameters_and_outputs():
+    # 'toeplitz' (banded matmul, the CPU default) and 'lax' (nn.Conv) are one network: the same
+    # seed gives the same parameter tree, and logits and gradients agree up to rounding.
+    rng = np.random.default_rng(1)
+    images = jnp.asarray(rng.standard_normal((4, 32, 32, 1)), jnp.float32)
+    models = {form: cnn.LeNet5(num_classes=10, conv_form=form) for form in ("lax", "toeplitz")}
+    params = {form: m.init(jax.random.key(3), images)["params"] for form, m in models.items()}
+    jax.tree.map(np.testing.assert_array_equal, params["lax"], params["toeplitz"])
+
+    def loss(form):
+        return lambda p: jnp.sum(jnp.sin(models[form].apply({"params": p}, images)))
+
+    logits = {f: models[f].apply({"params": params["lax"]}, images) for f in models}
+    np.testing.assert_allclose(logits["toeplitz"], logits["lax"], rtol=1e-5, atol=1e-5)
+    grads = {f: jax.grad(loss(f))(params["lax"]) for f in models}
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                 grads["toeplitz"], grads["lax"])
+    assert cnn.LeNet5().conv_form == "auto"
+    with pytest.raises(ValueError, match="conv_form"):
+        cnn.LeNet5(conv_form="fft")
+
+
 @pytest.mark.parametrize("model", [cnn.ResNet20(shortcut="B"), cnn.ResNet18(num_classes=10)])
 def test_resnet_bfloat16_compute_keeps_float32_state(model):
     # Mixed precision: bf16 activations, float32 parameters, statistics and logits. In eval mode
@@ -398,3 +420,16 @@ def test_resnet_bfloat16_compute_keeps_float32_state(model):
     got = _quick_jit(functools.partial(eval_forward, mixed), variables, x)(variables, x)
     want = _quick_jit(functools.partial(eval_forward, model), variables, x)(variables, x)
     np.testing.assert_allclose(got, want, atol=0.03 * float(jnp.abs(want).max()))
+
+
+def test_get_model_turns_bad_model_kwargs_into_user_errors():
+    # --config.model_kwargs.* reaches the constructor: a wrong value or an unknown keyword must
+    # end the run with the one-line error, not a traceback from deep inside init.
+    from dl_jax.errors import UserError
+    from dl_jax.models import get_model
+
+    assert get_model("lenet5", 10, conv_form="lax").conv_form == "lax"
+    with pytest.raises(UserError, match="model 'lenet5': LeNet5.conv_form must be one of"):
+        get_model("lenet5", 10, conv_form="fft")
+    with pytest.raises(UserError, match="model 'lenet5': .*unexpected keyword"):
+        get_model("lenet5", 10, widths=3)

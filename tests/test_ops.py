@@ -1,5 +1,7 @@
 """Tests for dl_jax.ops: the lecture's worked examples, reference-vs-lax agreement, errors."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +25,7 @@ BINARY_IMAGE = np.array(
 X_KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
 
 
-@pytest.mark.parametrize("conv", [ops.conv2d, ops.conv2d_reference])
+@pytest.mark.parametrize("conv", [ops.conv2d, ops.conv2d_toeplitz, ops.conv2d_reference])
 def test_binary_image_convolved_feature(conv):
     feature = conv(BINARY_IMAGE[..., None], X_KERNEL[..., None, None])
     assert feature.shape == (3, 3, 1)
@@ -76,7 +78,7 @@ def _rgb_input_and_kernel():
     return image, kernel
 
 
-@pytest.mark.parametrize("conv", [ops.conv2d, ops.conv2d_reference])
+@pytest.mark.parametrize("conv", [ops.conv2d, ops.conv2d_toeplitz, ops.conv2d_reference])
 def test_rgb_multi_channel_example(conv):
     image, kernel = _rgb_input_and_kernel()
     out = np.asarray(conv(image, kernel, np.array([1.0]), padding=1))[..., 0]
@@ -166,26 +168,37 @@ def test_relu_matches_lecture_formula():
 PADDINGS = [0, 1, 2, "SAME", "VALID", "same"]
 
 
+# The Toeplitz form with one band, with bands of 2 output columns (the last group padded when 2
+# does not divide the output width) and with the automatic band width.
+TOEPLITZ_FORMS = [
+    ops.conv2d_toeplitz,
+    functools.partial(ops.conv2d_toeplitz, block=2),
+    functools.partial(ops.conv2d_toeplitz, block="auto"),
+]
+
+
+@pytest.mark.parametrize("conv2d", [ops.conv2d, *TOEPLITZ_FORMS])
 @pytest.mark.parametrize("batched", [False, True])
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_conv2d_matches_reference(batched, stride, padding):
+def test_conv2d_matches_reference(conv2d, batched, stride, padding):
     rng = np.random.default_rng(stride * 10 + PADDINGS.index(padding))
     shape = (2, 7, 8, 3) if batched else (7, 8, 3)
     x = rng.normal(size=shape).astype(np.float32)
     kernel = rng.normal(size=(3, 2, 3, 4)).astype(np.float32)
     bias = rng.normal(size=4).astype(np.float32)
-    fast = ops.conv2d(x, kernel, bias, stride=stride, padding=padding)
+    fast = conv2d(x, kernel, bias, stride=stride, padding=padding)
     ref = ops.conv2d_reference(x, kernel, bias, stride=stride, padding=padding)
     assert fast.shape == ref.shape
     np.testing.assert_allclose(np.asarray(fast), ref, rtol=1e-5, atol=1e-5)
 
 
-def test_conv2d_rectangular_stride_without_bias():
+@pytest.mark.parametrize("conv2d", [ops.conv2d, *TOEPLITZ_FORMS])
+def test_conv2d_rectangular_stride_without_bias(conv2d):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(9, 7, 2)).astype(np.float32)
     kernel = rng.normal(size=(3, 3, 2, 5)).astype(np.float32)
-    fast = ops.conv2d(x, kernel, stride=(2, 1), padding="SAME")
+    fast = conv2d(x, kernel, stride=(2, 1), padding="SAME")
     assert fast.shape == (5, 7, 5)
     np.testing.assert_allclose(
         np.asarray(fast),
@@ -256,12 +269,69 @@ def test_conv2d_is_jittable_and_differentiable():
     np.testing.assert_allclose(grad[1, 2, 1, 0], numeric, rtol=1e-3)
 
 
+@pytest.mark.parametrize("block", [None, 3, "auto"])
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), ((1, 2), "SAME")])
+def test_conv2d_toeplitz_gradients_match_lax(stride, padding, block):
+    # The banded matrix is built from the kernel by a gather; its gradient must route every
+    # band entry back to the kernel entry it copies, for the input and the kernel alike.
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(2, 9, 10, 3)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(3, 4, 3, 5)), jnp.float32)
+    bias = jnp.asarray(rng.normal(size=5), jnp.float32)
+    weights = jnp.asarray(rng.normal(size=ops.conv2d(x, kernel, stride=stride,
+                                                     padding=padding).shape), jnp.float32)
+
+    def loss(conv2d):
+        return lambda x, k, b: jnp.sum(weights * jnp.tanh(conv2d(x, k, b, stride=stride,
+                                                                 padding=padding)))
+
+    lax_grads = jax.grad(loss(ops.conv2d), argnums=(0, 1, 2))(x, kernel, bias)
+    toeplitz = functools.partial(ops.conv2d_toeplitz, block=block)
+    toeplitz_grads = jax.jit(jax.grad(loss(toeplitz), argnums=(0, 1, 2)))(x, kernel, bias)
+    for got, want in zip(toeplitz_grads, lax_grads, strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-5)
+
+
+def test_conv2d_toeplitz_gradient_with_explicitly_sharded_batch():
+    # Reshapes touch only unsharded axes, so a batch sharded over devices under an explicit-axes
+    # mesh (inside jax.set_mesh, as JAX requires for explicit sharding) trains unchanged.
+    devices = jax.devices()[:2]
+    if len(devices) < 2:
+        pytest.skip("needs two devices (tests/conftest.py asks for four CPU devices)")
+    mesh = jax.make_mesh((2,), ("batch",), axis_types=(jax.sharding.AxisType.Explicit,),
+                         devices=devices)
+    rng = np.random.default_rng(6)
+    x = jnp.asarray(rng.normal(size=(4, 12, 12, 2)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(5, 5, 2, 3)), jnp.float32)
+
+    def loss(k, x):
+        return jnp.sum(jnp.tanh(ops.conv2d_toeplitz(x, k, block="auto")))
+
+    want = jax.grad(loss)(kernel, x)
+    with jax.set_mesh(mesh):
+        sharded = jax.device_put(x, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
+            "batch")))
+        got = jax.jit(jax.grad(loss))(kernel, sharded)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_toeplitz_auto_block_and_bad_block():
+    # LeNet-5: C1 has 28 output columns and C3 10, with 5x5 kernels: the divisors nearest 4.
+    assert ops._toeplitz_block(28, 5) == 4
+    assert ops._toeplitz_block(10, 5) == 5
+    assert ops._toeplitz_block(7, 3) == 1 and ops._toeplitz_block(12, 4) == 3
+    x, kernel = np.zeros((6, 6, 1)), np.zeros((3, 3, 1, 1))
+    for bad in (0, -1, 1.5, "wide", True):
+        with pytest.raises(ValueError, match="block"):
+            ops.conv2d_toeplitz(x, kernel, block=bad)
+
+
 # ---------------------------------------------------------------------------------------------
 # Error messages
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("conv2d", [ops.conv2d, ops.conv2d_reference])
+@pytest.mark.parametrize("conv2d", [ops.conv2d, ops.conv2d_toeplitz, ops.conv2d_reference])
 def test_conv2d_errors(conv2d):
     x = np.zeros((5, 5, 3))
     with pytest.raises(ValueError, match="rank"):

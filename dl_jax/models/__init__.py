@@ -57,10 +57,14 @@ def get_model(name: str, num_classes: int, **kwargs):
       A Flax linen module.
 
     Raises:
-      UserError: unknown name (the message lists the valid ones).
+      UserError: unknown name (the message lists the valid ones), or constructor arguments the
+        model rejects (unknown keyword, invalid value checked at construction).
     """
     if name not in _REGISTRY:
         raise UserError(f"unknown model {name!r}: choose one of {', '.join(model_names())}")
     module, attribute, fixed = _REGISTRY[name]
     cls = getattr(importlib.import_module(module), attribute)
-    return cls(num_classes=num_classes, **{**fixed, **kwargs})
+    try:
+        return cls(num_classes=num_classes, **{**fixed, **kwargs})
+    except (TypeError, ValueError) as error:  # an unknown or invalid model_kwargs entry
+        raise UserError(f"model {name!r}: {error}") from error
