@@ -171,37 +171,29 @@ def main(argv=None) -> None:
     first_losses: dict[str, float] = {}
     runners = {}
 
-    device = jax.devices()[0]
-    for label, variant in [
-        ("JAX/Flax jit, 1 device", model),
-        ("JAX/Flax jit, 1 device, lax conv", LeNet5(num_classes=10, conv_form="lax")),
-    ]:
-        single = jax.device_put(host_params, device)
+    def add_jax_runner(label, variant, params_sharding, data_sharding):
+        params = jax.device_put(host_params, params_sharding)
         runners[label] = jax_runner(
             make_jax_step(variant, optimizer),
-            (single, optimizer.init(single)),
-            jax.device_put(images_nhwc, device),
-            jax.device_put(labels_np, device),
+            (params, optimizer.init(params)),
+            jax.device_put(images_nhwc, data_sharding),
+            jax.device_put(labels_np, data_sharding),
             first_losses,
             label,
         )
+
+    device = jax.devices()[0]
+    add_jax_runner("JAX/Flax jit, 1 device", model, device, device)
+    add_jax_runner("JAX/Flax jit, 1 device, lax conv", LeNet5(num_classes=10, conv_form="lax"),
+                   device, device)
     num_devices = len(jax.devices())
     if num_devices > 1 and args.batch % num_devices == 0:
         # Auto axes: XLA's partitioner places the all-reduce (the library's own meshes are Auto).
         mesh = jax.make_mesh(
             (num_devices,), ("batch",), axis_types=(jax.sharding.AxisType.Auto,))
-        replicated = NamedSharding(mesh, PartitionSpec())
-        by_batch = NamedSharding(mesh, PartitionSpec("batch"))
-        label = f"JAX/Flax jit, batch over {num_devices} devices"
-        sharded_params = jax.device_put(host_params, replicated)
-        runners[label] = jax_runner(
-            make_jax_step(model, optimizer),
-            (sharded_params, optimizer.init(sharded_params)),
-            jax.device_put(images_nhwc, by_batch),
-            jax.device_put(labels_np, by_batch),
-            first_losses,
-            label,
-        )
+        add_jax_runner(f"JAX/Flax jit, batch over {num_devices} devices", model,
+                       NamedSharding(mesh, PartitionSpec()),
+                       NamedSharding(mesh, PartitionSpec("batch")))
 
     try:
         import torch

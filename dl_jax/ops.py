@@ -168,8 +168,13 @@ def _float_dtype(*arrays):
 # ----------------------------------------------------------------------------------------------
 
 
-def _conv_nd(x, kernel, bias, stride, padding, n_spatial: int, name: str):
-    """Cross-correlation over ``n_spatial`` axes with lax.conv_general_dilated."""
+def _checked_conv_inputs(x, kernel, bias, stride, padding, n_spatial: int, name: str):
+    """Validates a convolution's arguments; returns them normalised.
+
+    Returns:
+      ``(x with a batch axis, kernel, whether the batch axis was added, strides, padding,
+      compute dtype)``.
+    """
     x = jnp.asarray(x)
     kernel = jnp.asarray(kernel)
     x, added = _add_batch(x, n_spatial + 1, name)
@@ -179,7 +184,13 @@ def _conv_nd(x, kernel, bias, stride, padding, n_spatial: int, name: str):
     strides = _as_tuple(stride, n_spatial, "stride")
     padding = _check_padding(padding)
     _check_output_size(x.shape[1:-1], kernel.shape[:-2], strides, padding, name)
-    dtype = _float_dtype(x, kernel)
+    return x, kernel, added, strides, padding, _float_dtype(x, kernel)
+
+
+def _conv_nd(x, kernel, bias, stride, padding, n_spatial: int, name: str):
+    """Cross-correlation over ``n_spatial`` axes with lax.conv_general_dilated."""
+    x, kernel, added, strides, padding, dtype = _checked_conv_inputs(
+        x, kernel, bias, stride, padding, n_spatial, name)
     spatial = "HW" if n_spatial == 2 else "W"
     out = lax.conv_general_dilated(
         x.astype(dtype),
@@ -289,15 +300,9 @@ def conv2d_toeplitz(x, kernel, bias=None, *, stride=1, padding=0, block=None):
         ValueError: As ``conv2d``, or for a ``block`` that is not None, 'auto' or a positive int.
     """
     name = "conv2d_toeplitz"
-    x = jnp.asarray(x)
-    kernel = jnp.asarray(kernel)
-    x, added = _add_batch(x, 3, name)
-    _check_conv_args(x.shape, kernel.shape, None if bias is None else jnp.shape(bias), 2, name)
-    sh, sw = _as_tuple(stride, 2, "stride")
-    padding = _check_padding(padding)
+    x, kernel, added, (sh, sw), padding, dtype = _checked_conv_inputs(
+        x, kernel, bias, stride, padding, 2, name)
     kh, kw, channels, c_out = kernel.shape
-    _check_output_size(x.shape[1:3], (kh, kw), (sh, sw), padding, name)
-    dtype = _float_dtype(x, kernel)
     pairs = _pad_pairs(x.shape[1:3], (kh, kw), (sh, sw), padding)
     x = jnp.pad(x.astype(dtype), [(0, 0), *pairs, (0, 0)])
     n, h, w, _ = x.shape
