@@ -38,7 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dl_jax import data as data_lib
-from dl_jax import rbm, writers
+from dl_jax import rbm
+from dl_jax.training import writers
 from dl_jax.errors import UserError
 
 Params = rbm.Params
@@ -401,8 +402,8 @@ def run_experiment(config, workdir: str, *, dataset: data_lib.Dataset | None = N
         The summary (empty when a sub-run stopped early via ``finetune.stop_after_steps``).
     """
     from dl_jax.rbm_experiment import flatten, logistic_regression_accuracy, nudge_images
-    from dl_jax.trainer import train_and_evaluate
-    from dl_jax.writers import claim_workdir, write_jsonl
+    from dl_jax.training.trainer import train_and_evaluate
+    from dl_jax.training.writers import claim_workdir, write_jsonl
 
     wall_start = time.perf_counter()
     seeds = tuple(int(s) for s in config.seeds)

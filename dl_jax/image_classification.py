@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from dl_jax import augment as augment_lib
+from dl_jax.data import augment as augment_lib
 from dl_jax.data import Dataset, load_dataset
 from dl_jax.data import image as image_lib
 from dl_jax.errors import UserError
-from dl_jax.trainer import TrainResult, default_config, train_and_evaluate
+from dl_jax.training.trainer import TrainResult, default_config, train_and_evaluate
 
 
 def image_config() -> ml_collections.ConfigDict:

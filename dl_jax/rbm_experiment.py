@@ -41,7 +41,8 @@ import numpy as np
 from absl import logging
 
 from dl_jax import data as data_lib
-from dl_jax import rbm, writers
+from dl_jax import rbm
+from dl_jax.training import writers
 from dl_jax.errors import UserError
 
 # Tags folded into key(seed) so the RBM's streams and the evaluations never share bits.

@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dl_jax import data as data_lib
-from dl_jax import steps as steps_lib
-from dl_jax import writers
+from dl_jax.training import steps as steps_lib
+from dl_jax.training import writers
 from dl_jax.errors import UserError
 from dl_jax.models.autoencoder import ACTIVATIONS, DenseAutoencoder
 
@@ -132,7 +132,7 @@ def build_autoencoder(config: ml_collections.ConfigDict, data_shape: Sequence[in
 
 def _train_autoencoder(config, workdir: str, dataset: data_lib.Dataset, code_size: int) -> dict:
     """Trains (or resumes) one autoencoder sub-run; returns its test codes and reconstructions."""
-    from dl_jax.trainer import train_and_evaluate
+    from dl_jax.training.trainer import train_and_evaluate
 
     model = build_autoencoder(config, dataset.input_shape, code_size)
     sub_config = _subrun_config(config, code_size=code_size)
@@ -544,7 +544,7 @@ def run_classic_vs_deep(config: ml_collections.ConfigDict, workdir: str, *,
     Raises:
       UserError: invalid config, or a workdir holding another config.
     """
-    from dl_jax.trainer import train_and_evaluate
+    from dl_jax.training.trainer import train_and_evaluate
 
     wall_start = time.perf_counter()
     writers.claim_workdir(workdir, config)

@@ -37,7 +37,7 @@ import numpy as np
 from dl_jax.data import Dataset, Split
 from dl_jax.errors import UserError
 from dl_jax.models.recurrent import RecurrentClassifier, make_layer
-from dl_jax.steps import Objective
+from dl_jax.training.steps import Objective
 
 Array = jax.Array
 
@@ -327,7 +327,7 @@ def run_adding_problem(config, workdir: str):
       constant-1.0 baseline on the same test set and ``solved`` (``test_within_0.04 > 0.95``);
       ``{}`` if the run stopped before ``num_steps``.
     """
-    from dl_jax.trainer import train_and_evaluate
+    from dl_jax.training.trainer import train_and_evaluate
 
     if config.model not in ("rnn", "lstm", "gru"):
         raise UserError(f"config.model must be rnn, lstm or gru, got {config.model!r}")
@@ -365,7 +365,7 @@ def run_copy_task(config, workdir: str):
       The summary with the memoryless baseline (``baseline_*``) beside ``test_symbol_accuracy``
       and ``test_symbol_cross_entropy``; ``{}`` if the run stopped before ``num_steps``.
     """
-    from dl_jax.trainer import train_and_evaluate
+    from dl_jax.training.trainer import train_and_evaluate
 
     if config.model not in ("rnn", "lstm", "gru"):
         raise UserError(f"config.model must be rnn, lstm or gru, got {config.model!r}")

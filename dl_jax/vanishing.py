@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dl_jax import writers
+from dl_jax.training import writers
 from dl_jax.errors import UserError
 from dl_jax.gradients import jacobian_product_norms, state_grad_norms, weight_grad_contributions
 from dl_jax.models.recurrent import LSTMCell

@@ -6,7 +6,7 @@ r"""The adding problem of Hochreiter & Schmidhuber (1997): LSTM vs GRU vs vanill
 See experiments/configs/adding_problem.py for the expected results.
 """
 
-from dl_jax import cli
+from experiments.common import cli
 from dl_jax.sequence_tasks import run_adding_problem
 
 _WORKDIR, _CONFIG = cli.define_flags("adding_problem")

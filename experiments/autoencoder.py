@@ -7,7 +7,7 @@ reconstructions.png and codes_2d.png. See experiments/configs/autoencoder.py for
 results.
 """
 
-from dl_jax import cli
+from experiments.common import cli
 from dl_jax.representation import run_autoencoder
 
 _WORKDIR, _CONFIG = cli.define_flags("autoencoder")

@@ -6,7 +6,7 @@ Writes summary.json (one row per method and representation) and table.md, and pr
 markdown table. See experiments/configs/classic_vs_deep.py for the expected results.
 """
 
-from dl_jax import cli
+from experiments.common import cli
 from dl_jax.representation import markdown_table, run_classic_vs_deep
 
 _WORKDIR, _CONFIG = cli.define_flags("classic_vs_deep")

@@ -5,7 +5,7 @@
 See experiments/configs/copy_task.py for the expected results.
 """
 
-from dl_jax import cli
+from experiments.common import cli
 from dl_jax.sequence_tasks import run_copy_task
 
 _WORKDIR, _CONFIG = cli.define_flags("copy_task")

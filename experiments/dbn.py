@@ -5,7 +5,8 @@
 See experiments/configs/dbn.py for the setting and the expected results.
 """
 
-from dl_jax import cli, dbn
+from dl_jax import dbn
+from experiments.common import cli
 
 _WORKDIR, _CONFIG = cli.define_flags("dbn")
 

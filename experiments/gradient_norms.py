@@ -6,7 +6,7 @@ Writes grad_norms.npz, rnn_spectral_sweep.png, lstm_forget_bias_sweep.png, rnn_v
 metrics.jsonl and summary.json. See experiments/configs/gradient_norms.py for the expected result.
 """
 
-from dl_jax import cli
+from experiments.common import cli
 from dl_jax.vanishing import run_gradient_norm_study
 
 _WORKDIR, _CONFIG = cli.define_flags("gradient_norms")

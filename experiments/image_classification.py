@@ -8,7 +8,8 @@
 See experiments/configs/image_classification.py and resnet20_cifar10.py.
 """
 
-from dl_jax import cli, image_classification
+from dl_jax import image_classification
+from experiments.common import cli
 
 _WORKDIR, _CONFIG = cli.define_flags("image_classification")
 

@@ -5,7 +5,8 @@
 See experiments/configs/lenet5.py for the expected result.
 """
 
-from dl_jax import cli, image_classification
+from dl_jax import image_classification
+from experiments.common import cli
 
 _WORKDIR, _CONFIG = cli.define_flags("lenet5")
 

@@ -5,8 +5,8 @@
 See experiments/configs/mnist1d.py for the expected results.
 """
 
-from dl_jax import cli
-from dl_jax.trainer import train_and_evaluate
+from experiments.common import cli
+from dl_jax.training.trainer import train_and_evaluate
 
 _WORKDIR, _CONFIG = cli.define_flags("mnist1d")
 

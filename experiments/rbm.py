@@ -5,7 +5,8 @@
 See experiments/configs/rbm.py for the setting and the expected results.
 """
 
-from dl_jax import cli, rbm_experiment
+from dl_jax import rbm_experiment
+from experiments.common import cli
 
 _WORKDIR, _CONFIG = cli.define_flags("rbm")
 

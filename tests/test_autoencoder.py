@@ -11,7 +11,7 @@ from dl_jax import data as data_lib
 from dl_jax import representation
 from dl_jax.errors import UserError
 from dl_jax.models.autoencoder import DenseAutoencoder
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def subset(dataset, n_train, n_test):

@@ -9,7 +9,7 @@ import pytest
 from dl_jax import data as data_lib
 from dl_jax import representation
 from dl_jax.errors import UserError
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def vertical_bar():

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from dl_jax import dbn, rbm
-from dl_jax import steps as steps_lib
+from dl_jax.training import steps as steps_lib
 
 
 def random_rbm(seed, n_visible, n_hidden):

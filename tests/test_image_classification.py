@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from dl_jax import augment, image_classification
+from dl_jax import image_classification
+from dl_jax.data import augment
 from dl_jax.data import image as image_lib
 from experiments.configs import image_classification as ic_config
 from experiments.configs import lenet5 as lenet5_config

@@ -12,7 +12,7 @@ import pytest
 
 from dl_jax import sequence_tasks as st
 from dl_jax.errors import UserError
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def test_adding_sequences_have_two_markers_one_per_half_and_the_sum_target():

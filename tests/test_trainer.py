@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from dl_jax import data as data_lib
-from dl_jax.checkpoints import Checkpointer
+from dl_jax.training.checkpoints import Checkpointer
 from dl_jax.errors import UserError
 from dl_jax.models import get_model
-from dl_jax.steps import TrainState, create_train_state, make_optimizer
-from dl_jax.trainer import default_config, train_and_evaluate
+from dl_jax.training.steps import TrainState, create_train_state, make_optimizer
+from dl_jax.training.trainer import default_config, train_and_evaluate
 
 
 def tiny_config(**overrides):

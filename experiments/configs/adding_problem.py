@@ -37,7 +37,7 @@ later and reached only 95.4 % by step 6,000.
 
 import ml_collections
 
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def get_config():

@@ -37,7 +37,7 @@ code 8; PCA 0.0238 vs 0.0246). Alternatives measured at code 8 with the same opt
 
 import ml_collections
 
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def get_config():

@@ -43,7 +43,7 @@ pull ahead here. Cells of 4x4 pixels (52 features) did worse than the 2x2 cells:
 
 import ml_collections
 
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def get_config():

@@ -30,7 +30,7 @@ before the model has learned the task).
 
 import ml_collections
 
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def get_config():

@@ -45,7 +45,7 @@ picked in exploratory runs that looked at test accuracy, so treat its gain as de
 
 import ml_collections
 
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def get_config():

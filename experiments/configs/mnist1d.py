@@ -27,7 +27,7 @@ Expected result (seed 0, this config, 2 CPU cores, ~10-15 s each):
   lstm:     test_accuracy 0.874
 """
 
-from dl_jax.trainer import default_config
+from dl_jax.training.trainer import default_config
 
 
 def get_config():

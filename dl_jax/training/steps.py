@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dl_jax import parallel
+from dl_jax.training import parallel
 from dl_jax.errors import UserError
 
 Array = jax.Array

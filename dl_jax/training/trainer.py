@@ -35,10 +35,10 @@ import numpy as np
 from absl import logging
 
 from dl_jax import data as data_lib
-from dl_jax import steps as steps_lib
-from dl_jax import writers
+from dl_jax.training import steps as steps_lib
+from dl_jax.training import writers
 from dl_jax.errors import UserError
-from dl_jax.parallel import DataParallel
+from dl_jax.training.parallel import DataParallel
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -199,7 +199,7 @@ def train_and_evaluate(
     state = steps_lib.create_train_state(model, tx, dataset.train.inputs[:1], config.seed)
     num_params = steps_lib.param_count(state.params)
 
-    from dl_jax.checkpoints import Checkpointer
+    from dl_jax.training.checkpoints import Checkpointer
 
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
     start_step = checkpointer.latest_step() or 0

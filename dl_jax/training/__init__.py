@@ -1,0 +1,1 @@
+"""Training: the trainer, pure steps, optimizers, data parallelism, checkpoints, run outputs."""

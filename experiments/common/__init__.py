@@ -1,0 +1,1 @@
+"""Helpers every study shares: the absl main (CLI), figures, scikit-learn baselines."""
