@@ -1,6 +1,9 @@
-"""Test session setup: four CPU devices (multi-device tests), quiet logs, shared fixtures."""
+"""Test session setup (four CPU devices, quiet logs) and the fixtures every test file shares."""
 
+import json
 import os
+import subprocess
+import sys
 
 # Must precede the first jax import: every test process sees 4 CPU devices, so data-parallel
 # equivalence is tested in-process. Single-device tests pin config.num_devices = 1.
@@ -8,6 +11,8 @@ os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pytest  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +35,73 @@ def digits(tfds_dir):
     from dl_jax.data import load_dataset
 
     return load_dataset("digits", data_dir=tfds_dir)
+
+
+@pytest.fixture(scope="session")
+def subset():
+    """``subset(dataset, n_train, n_test=200)``: the first examples of each split."""
+    from dl_jax import data as data_lib
+
+    def take(dataset, n_train, n_test=200):
+        return data_lib.Dataset(
+            name=dataset.name,
+            train=data_lib.Split(dataset.train.inputs[:n_train], dataset.train.labels[:n_train]),
+            test=data_lib.Split(dataset.test.inputs[:n_test], dataset.test.labels[:n_test]),
+            num_classes=dataset.num_classes,
+        )
+
+    return take
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """``tiny_config(**overrides)``: a short one-device trainer config (MNIST-1D MLP, 40 steps).
+
+    Overrides replace fields (``model_kwargs`` is replaced, not merged); new keys are added.
+    """
+    from dl_jax.training.trainer import default_config
+
+    def make(**overrides):
+        config = default_config()
+        config.dataset = "mnist1d"
+        config.model = "mlp"
+        config.model_kwargs = {"hidden_sizes": (32,)}
+        config.batch_size = 32
+        config.eval_batch_size = 256
+        config.num_steps = 40
+        config.log_every_steps = 10
+        config.eval_every_steps = 20
+        config.checkpoint_every_steps = 20
+        config.num_devices = 1
+        with config.unlocked():
+            for key, value in overrides.items():
+                setattr(config, key, value)
+        return config
+
+    return make
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def without_wall_time(summary):
+    return {k: v for k, v in summary.items() if k != "wall_time_s"}
+
+
+@pytest.fixture(scope="session")
+def run_study(tfds_dir):
+    """``run_study(study, args, devices="1", timeout=300)``: ``python -m experiments.<study>``.
+
+    Runs the command as a user would (a subprocess in the repository root) and returns the
+    ``subprocess.CompletedProcess`` with text stdout/stderr.
+    """
+
+    def run(study, args, devices="1", timeout=300, env=None):
+        full_env = {**os.environ, "TFDS_DATA_DIR": tfds_dir, "JAX_NUM_CPU_DEVICES": devices,
+                    "PYTHONPATH": ROOT, **(env or {})}
+        return subprocess.run([sys.executable, "-m", f"experiments.{study}", *args], cwd=ROOT,
+                              env=full_env, capture_output=True, text=True, timeout=timeout)
+
+    return run
