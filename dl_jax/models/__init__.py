@@ -13,6 +13,7 @@ Families (module -> lecture):
   digits_cnn   digits_cnn — the small CNN of the classic-vs-deep comparison (chapter 1)
   autoencoder  dense_autoencoder — Hinton & Salakhutdinov (2006), scaled down (chapter 1)
   dbn          dbn_classifier — a sigmoid net initialised from a greedy RBM stack (chapter 1)
+  seq2seq      seq2seq — encoder–decoder LSTMs with optional attention, translation (chapter 4)
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ for _name, _cls in (
 register("digits_cnn", "dl_jax.models.digits_cnn", "DigitsCNN")
 register("dense_autoencoder", "dl_jax.models.autoencoder", "DenseAutoencoder")
 register("dbn_classifier", "dl_jax.models.dbn", "DBNClassifier")
+register("seq2seq", "dl_jax.models.seq2seq", "Seq2Seq")
 
 
 def model_names() -> tuple[str, ...]:
