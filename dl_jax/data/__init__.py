@@ -32,15 +32,21 @@ class Split:
     """One split held in memory.
 
     Attributes:
-      inputs: float32 array (N, ...), integer pixels already scaled to [0, 1].
-      labels: int32 array (N,).
+      inputs: float32 array (N, ...), integer pixels already scaled to [0, 1]; or a dict of
+        arrays with N rows each (e.g. a translation pair's source and decoder input).
+      labels: int32 array (N,) of classes, or (N, ...) of targets.
     """
 
-    inputs: np.ndarray
+    inputs: np.ndarray | dict[str, np.ndarray]
     labels: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def take(self, index) -> dict:
+        """The examples at ``index`` as a batch ``{"inputs": ..., "targets": ...}``."""
+        inputs = jax.tree.map(lambda a: a[index], self.inputs)
+        return {"inputs": inputs, "targets": self.labels[index]}
 
 
 @dataclasses.dataclass(frozen=True)

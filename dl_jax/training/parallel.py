@@ -1,15 +1,23 @@
-"""Data parallelism the pmap way: one per-device step, collectives over the ``'data'`` axis.
+"""Data parallelism: one global-batch program by default, explicit per-device forms on request.
 
-The same per-device function ``step(state, batch) -> (state, metrics)`` — which averages
-gradients with ``lax.pmean(..., 'data')`` — is mapped one of three ways (``config.parallel``):
+``config.parallel`` selects how a train/eval step is run over the devices:
 
-* ``shard_map`` (default): ``jax.shard_map`` over a 1-D mesh of all devices (every host's), state
-  replicated (``P()``), batch split along its leading axis (``P('data')``), the whole thing jitted.
-  This is pmap's successor and works multi-host unchanged.
-* ``pmap``: ``jax.pmap`` over this process's local devices, state carrying a leading device axis.
-* ``none``: plain ``jax.jit`` on one device; collectives are skipped.
+* ``jit`` (default): one ``jax.jit`` program over the GLOBAL batch, the batch split along its
+  leading axis with ``NamedSharding(mesh, P('data'))`` on a 1-D ``data`` mesh of every device (all
+  hosts'), state replicated (``P()``). The step is written for the global batch with no
+  collectives; the compiler inserts the gradient all-reduce. Dropout masks, augmentation and
+  batch-norm statistics are those of the global batch, so results do not depend on the device
+  count (up to float rounding of the reductions).
+* ``shard_map``: the per-device form, ``jax.shard_map`` over the same mesh; the step averages
+  gradients with ``lax.pmean(..., 'data')``.
+* ``pmap``: the per-device form as ``jax.pmap`` over this process's devices (state carries a
+  leading device axis).
+* ``none``: plain ``jax.jit`` on one device.
 
-Each process feeds its contiguous slice of the global batch (``dl_jax.data.process_slice``); with
+The per-device forms trace the step inside ``dl_jax.models.layers.per_device_batch('data')``, so
+dropout keeps its rows of the global batch's mask and batch norm synchronises its statistics
+over the axis: all four modes compute the same function (tested). Each process feeds its
+contiguous slice of the global batch (``dl_jax.data.process_slice``); with
 ``jax.distributed.initialize()`` called first, the mesh spans every host.
 """
 
@@ -26,7 +34,8 @@ from jax.sharding import PartitionSpec as P
 from dl_jax.errors import UserError
 
 AXIS = "data"
-MODES = ("shard_map", "pmap", "none")
+MODES = ("jit", "shard_map", "pmap", "none")
+PER_DEVICE_MODES = ("shard_map", "pmap")
 
 
 class DataParallel:
@@ -65,8 +74,8 @@ class DataParallel:
 
     @property
     def axis_name(self) -> str | None:
-        """The collective axis the per-device function should reduce over, or None."""
-        return None if self.mode == "none" else AXIS
+        """The collective axis a per-device step reduces over; None for global-batch programs."""
+        return AXIS if self.mode in PER_DEVICE_MODES else None
 
     def check_batch_size(self, global_batch_size: int, what: str = "batch_size") -> None:
         """Raises a UserError unless the global batch splits evenly over the devices."""
@@ -104,15 +113,21 @@ class DataParallel:
             lambda x: jax.make_array_from_process_local_data(self._split, x), local_batch
         )
 
-    def map(self, per_device_fn: Callable, *, donate_state: bool) -> Callable:
-        """Maps ``per_device_fn(replicated, batch) -> replicated outputs`` over the devices.
+    def map(self, step_fn: Callable, *, donate_state: bool) -> Callable:
+        """Runs ``step_fn(replicated, batch) -> replicated outputs`` over the devices.
 
         The first argument is replicated (and donated when ``donate_state``), the second split
-        along its leading axis; every output must already be reduced over ``'data'``.
+        along its leading axis. In ``jit`` and ``none`` mode ``step_fn`` sees the global batch;
+        in the per-device modes it sees one device's shard and must reduce its outputs over
+        ``'data'`` itself (build it with ``axis_name=self.axis_name``).
         """
         donate = (0,) if donate_state else ()
         if self.mode == "none":
-            return jax.jit(per_device_fn, donate_argnums=donate)
+            return jax.jit(step_fn, donate_argnums=donate)
+        if self.mode == "jit":
+            return jax.jit(step_fn, in_shardings=(self._replicated, self._split),
+                           out_shardings=self._replicated, donate_argnums=donate)
+        per_device_fn = _traced_per_device(step_fn)
         if self.mode == "pmap":
             return jax.pmap(per_device_fn, axis_name=AXIS, donate_argnums=donate,
                             devices=self.devices)
@@ -125,6 +140,18 @@ class DataParallel:
             check_vma=False,
         )
         return jax.jit(mapped, donate_argnums=donate)
+
+
+def _traced_per_device(step_fn: Callable) -> Callable:
+    """``step_fn`` traced inside ``per_device_batch(AXIS)`` (global-batch dropout / batch norm)."""
+    from dl_jax.models.layers import per_device_batch
+
+    @functools.wraps(step_fn)
+    def traced(*args):
+        with per_device_batch(AXIS):
+            return step_fn(*args)
+
+    return traced
 
 
 def maybe_pmean(tree, axis_name: str | None):

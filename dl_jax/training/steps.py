@@ -1,8 +1,10 @@
-"""Train state, optimizers and the pure per-device train / eval steps shared by all experiments.
+"""Train state, objectives and the pure train / eval steps shared by all experiments.
 
 A step is ``(state, batch) -> (state, metrics)``: no hidden state, randomness derived from
-``fold_in(key(seed), state.step)``, gradients and metrics averaged over the ``'data'`` axis
-(``lax.pmean``) so 1 or N devices compute the same update for the same global batch.
+``fold_in(key(seed), state.step)``. It is written for the global batch (``axis_name=None``, run
+under ``jax.jit`` with a sharded batch: the compiler inserts the all-reduce); the explicit
+per-device forms build it with ``axis_name='data'`` and it then averages gradients, batch
+statistics and metrics with ``lax.pmean``, so every mode computes the same update.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import jax.numpy as jnp
 import optax
 
 from dl_jax.training import parallel
-from dl_jax.errors import UserError
 
 Array = jax.Array
 PyTree = Any
@@ -74,62 +75,6 @@ CLASSIFICATION = Objective(_classification)
 REGRESSION = Objective(_regression)
 
 
-# ---------------------------------------------------------------------------------------------
-# Optimizers and schedules chosen by name in the config.
-# ---------------------------------------------------------------------------------------------
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "piecewise")
-
-
-def make_schedule(config) -> optax.Schedule:
-    """Learning-rate schedule from ``config.schedule`` and friends."""
-    lr, steps = config.learning_rate, config.num_steps
-    if config.warmup_steps and config.warmup_steps >= steps:
-        raise UserError(f"config.warmup_steps ({config.warmup_steps}) must be below num_steps "
-                        f"({steps})")
-    if config.schedule == "constant":
-        return optax.constant_schedule(lr)
-    if config.schedule == "cosine":
-        return optax.cosine_decay_schedule(lr, decay_steps=steps)
-    if config.schedule == "warmup_cosine":
-        return optax.warmup_cosine_decay_schedule(
-            0.0, lr, warmup_steps=config.warmup_steps, decay_steps=steps
-        )
-    if config.schedule == "piecewise":
-        # He et al. (2016): divide by 10 at given steps, optionally after a short warm-up.
-        boundaries = {int(b): float(config.schedule_factor) for b in config.schedule_boundaries}
-        decay = optax.piecewise_constant_schedule(lr, boundaries)
-        if config.warmup_steps:
-            warm = optax.constant_schedule(lr * 0.1)
-            return optax.join_schedules([warm, decay], [config.warmup_steps])
-        return decay
-    raise UserError(f"unknown schedule {config.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-
-
-def make_optimizer(config) -> optax.GradientTransformation:
-    """Optax optimizer from ``config.optimizer``; weight decay is L2 (coupled) except adamw."""
-    schedule = make_schedule(config)
-    name, wd = config.optimizer, config.weight_decay
-    if name == "adamw":
-        tx = optax.adamw(schedule, weight_decay=wd)
-    elif name in ("sgd", "momentum", "nesterov", "adam", "rmsprop"):
-        if name == "sgd":
-            core = optax.sgd(schedule)
-        elif name in ("momentum", "nesterov"):
-            core = optax.sgd(schedule, momentum=config.momentum, nesterov=name == "nesterov")
-        elif name == "adam":
-            core = optax.adam(schedule)
-        else:
-            core = optax.rmsprop(schedule, momentum=config.momentum)
-        tx = optax.chain(optax.add_decayed_weights(wd), core) if wd else core
-    else:
-        raise UserError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
-    if config.grad_clip_norm:
-        tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
-    return tx
-
-
 def create_train_state(model, tx, example_input, seed: int) -> TrainState:
     """Initialises parameters from ``key(seed)`` (same on every host and device count)."""
     key = jax.random.fold_in(jax.random.key(seed), 0)
@@ -179,6 +124,7 @@ def make_train_step(
     Returns:
       The per-device step; metrics are means over the global batch.
     """
+    aux_weight = getattr(model, "aux_loss_weight", None)
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         step_key = jax.random.fold_in(jax.random.key(seed), state.step)
@@ -190,11 +136,10 @@ def make_train_step(
                 lambda i: jax.random.fold_in(jax.random.fold_in(step_key, _AUGMENT_TAG), i)
             )(offset + jnp.arange(local))
             inputs = augment_fn(example_keys, inputs)
-        # Dropout masks are drawn per device (the key is folded with the device index), so
-        # models with dropout match across device counts in distribution, not bit for bit.
-        dropout_key = jax.random.fold_in(
-            jax.random.fold_in(step_key, _DROPOUT_TAG), parallel.device_index(axis_name)
-        )
+        # One dropout key for the global batch: dl_jax.models.layers.Dropout draws the global
+        # batch's mask in every data-parallel mode. (The fold with 0 keeps the keys of runs
+        # recorded when keys were folded with a device index, which was 0 on one device.)
+        dropout_key = jax.random.fold_in(jax.random.fold_in(step_key, _DROPOUT_TAG), 0)
         has_bn = bool(jax.tree.leaves(state.batch_stats))
 
         def loss_fn(params):
@@ -205,13 +150,15 @@ def make_train_step(
                 variables, inputs, train=True, rngs={"dropout": dropout_key},
                 mutable=["batch_stats"] if has_bn else [],
             )
-            aux = _aux_outputs(outputs)
-            outputs = aux.pop("main")
+            outputs, aux = _split_aux(outputs)
+            if aux and aux_weight is None:
+                raise ValueError(f"{type(model).__name__} returns auxiliary outputs but has no "
+                                 "aux_loss_weight attribute")
             per_example = objective.per_example(outputs, targets)
             loss = jnp.mean(per_example["loss"])
-            # Auxiliary heads (GoogLeNet) add 0.3 x their loss, as in Szegedy et al. (2014).
-            for extra in aux.values():
-                loss = loss + 0.3 * jnp.mean(objective.per_example(extra, targets)["loss"])
+            # Auxiliary heads (GoogLeNet) add their loss with the model's own weight.
+            for extra in aux:
+                loss = loss + aux_weight * jnp.mean(objective.per_example(extra, targets)["loss"])
             metrics = {k: jnp.mean(v) for k, v in per_example.items()}
             return loss, (metrics, updates.get("batch_stats", state.batch_stats))
 
@@ -242,7 +189,7 @@ def make_eval_step(model, objective: Objective, *, axis_name: str | None):
         variables = {"params": state.params}
         if jax.tree.leaves(state.batch_stats):
             variables["batch_stats"] = state.batch_stats
-        outputs = _aux_outputs(model.apply(variables, batch["inputs"], train=False))["main"]
+        outputs, _ = _split_aux(model.apply(variables, batch["inputs"], train=False))
         per_example = objective.per_example(outputs, batch["targets"])
         mask = batch["mask"]
         sums = {k: jnp.sum(v * mask) for k, v in per_example.items()}
@@ -252,8 +199,8 @@ def make_eval_step(model, objective: Objective, *, axis_name: str | None):
     return eval_step
 
 
-def _aux_outputs(outputs) -> dict:
-    """Normalises a model's output: logits, or a tuple (logits, aux1, aux2, ...)."""
+def _split_aux(outputs) -> tuple[Array, tuple]:
+    """A model's output as (main, auxiliary outputs): logits, or a tuple (logits, aux1, ...)."""
     if isinstance(outputs, tuple | list):
-        return {"main": outputs[0], **{f"aux{i}": o for i, o in enumerate(outputs[1:], 1)}}
-    return {"main": outputs}
+        return outputs[0], tuple(outputs[1:])
+    return outputs, ()

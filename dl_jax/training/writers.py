@@ -80,12 +80,11 @@ def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
       UserError: the stored config differs in a key outside ``resume_free`` (nothing is
         written, so the earlier run's outputs stay as they are).
     """
-    os.makedirs(workdir, exist_ok=True)
+    prepare_workdir(workdir)
     path = os.path.join(workdir, "config.json")
     new = json.loads(config.to_json_best_effort())
     if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
+        old = read_json(path)
         old_kept, new_kept = _without(old, resume_free), _without(new, resume_free)
         changed = sorted(k for k in set(old_kept) | set(new_kept)
                          if old_kept.get(k) != new_kept.get(k))
@@ -98,12 +97,51 @@ def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
     write_json(path, new)
 
 
+def read_json(path: str) -> dict:
+    """One JSON object from ``path``; a garbled file is a UserError naming it (file untouched)."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}; fix or move it aside") from error
+    if not isinstance(value, dict):
+        raise UserError(f"cannot read {path}: expected a JSON object; fix or move it aside")
+    return value
+
+
 def read_jsonl(path: str) -> list[dict]:
-    """All records of a JSON-lines file ([] if absent)."""
+    """All records of a JSON-lines file ([] if absent); a garbled line is a UserError."""
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    try:
+        with open(path) as f:
+            lines = list(enumerate(f, 1))
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}; fix or move it aside") from error
+    records = []
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise UserError(f"cannot read {path} (line {number}): {error}; fix or move it "
+                            "aside") from error
+    if not all(isinstance(r, dict) and "step" in r for r in records):
+        raise UserError(f"cannot read {path}: every line must be an object with a 'step'")
+    return records
+
+
+def prepare_workdir(workdir: str) -> None:
+    """Creates ``workdir``; a path that is a file or not writable is a one-line UserError."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise UserError(f"--workdir {workdir} is a file, not a directory")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create --workdir {workdir}: {error.strerror}") from error
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise UserError(f"--workdir {workdir} is not writable")
 
 
 class MetricWriter:

@@ -9,9 +9,11 @@ Each study's ``__main__.py`` is two lines::
 
 ``python -m experiments.<study> --workdir=DIR [--config=experiments/<study>/config.py[:variant]]
 [--config.key=value ...]`` then runs ``run(config, workdir) -> summary dict`` and prints the
-summary as JSON. Exit statuses: 0 finished, 1 a user error (one ``error:`` line on stderr, nothing
-saved is touched), 2 bad command-line usage, 3 stopped early by a signal or
-``stop_after_steps`` (re-run the same command to resume; see ``STOPPED_EXIT_CODE``).
+summary as JSON; ``--help`` prints the usage, the flags and the config with its defaults. Exit
+statuses: 0 finished; 1 a user error — a bad flag, config field or value, a config file that
+does not load, a run that cannot go on — as one ``error:`` line on stderr, nothing saved touched;
+3 stopped early by SIGTERM/SIGINT or ``stop_after_steps`` with a checkpoint (re-run the same
+command to resume; ``STOPPED_EXIT_CODE``); 130 interrupted before training started.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging as std_logging
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -73,7 +76,7 @@ def quiet_library_logs() -> None:
         handler.addFilter(_QuietLibraries())
 
 
-def fail(message: str, status: int = 1):
+def fail(message: str, status: int = 1) -> None:
     """Prints ``error: <message>`` as one line on stderr and exits with ``status``."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(status)
@@ -86,19 +89,91 @@ def report(summary: dict, workdir: str) -> None:
         print(json.dumps(summary, indent=2, sort_keys=True))
 
 
+def _help_text(study: str, argv: list[str]) -> str:
+    """Usage line, the two flags and the config's fields with their defaults."""
+    path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    lines = [f"usage: python -m experiments.{study} --workdir=DIR "
+             f"[--config=FILE[:variant]] [--config.FIELD=VALUE ...]", "",
+             "flags:",
+             "  --workdir   run directory: config.json, metrics.jsonl, summary.json, checkpoints/",
+             f"  --config    config file (default {os.path.relpath(config_path(study))});"
+             " ':variant' selects a variant", "",
+             "config fields (override any with --config.FIELD=VALUE):"]
+    try:
+        spec, _, variant = (path or config_path(study)).partition(":")
+        config = _load_config(spec, variant or None)
+        lines += ["  " + line for line in str(config).rstrip().splitlines()]
+    except Exception as error:  # noqa: BLE001 - help must print whatever the config does
+        lines.append(f"  (config not loadable: {_one_line(error)})")
+    return "\n".join(lines)
+
+
+def _load_config(path: str, variant: str | None):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_help_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant) if variant else module.get_config()
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's message as one line, without ml_collections' quoting and traces."""
+    text = str(error.args[0] if len(error.args) == 1 else error)
+    if isinstance(error, AttributeError | KeyError):  # a config field that does not exist
+        field = re.search(r"(\w+)", text)
+        suggestion = re.search(r'Did you mean "(\w+)"', text)
+        hint = f" (did you mean {suggestion.group(1)!r}?)" if suggestion else ""
+        name = field.group(1) if field else text
+        for arg in sys.argv[1:]:  # name the whole dotted path the user typed
+            path = arg.split("=", 1)[0].removeprefix("--config.")
+            if arg.startswith("--config.") and path.split(".")[-1] == name:
+                name = path
+        return f"the config has no field {name!r}{hint}"
+    if "config file" in text:
+        reasons = [line.strip() for line in text.splitlines()
+                   if "Errno" in line or "Error:" in line]
+        return "cannot load the config file" + (f": {reasons[-1]}" if reasons else "")
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _parse_flags(study: str, config_flag):
+    """The flag parser: every parse or config error becomes one ``error:`` line."""
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            rest = flags.FLAGS(argv)
+            config_flag.value.to_dict()  # a config that failed to load raises here
+        except UserError as error:
+            fail(str(error))
+        except Exception as error:  # noqa: BLE001 - absl, ml_collections and config errors
+            fail(_one_line(error))
+        return rest
+
+    return parse
+
+
 def main(run: Callable[[object, str], dict], study: str) -> None:
     """Defines the flags, parses the command line and runs ``run(config, workdir)``.
 
     ``run`` returns the summary dict; an empty dict means the run stopped before its end
     (exit status ``STOPPED_EXIT_CODE``).
     """
-    workdir_flag, config_flag = define_flags(study)
+    if any(a in ("-h", "--help", "--helpshort", "-help") for a in sys.argv[1:]):
+        print(_help_text(study, sys.argv[1:]))
+        sys.exit(0)
+    try:  # ml_collections applies --config.FIELD overrides while the flag is defined
+        workdir_flag, config_flag = define_flags(study)
+    except UserError as error:
+        fail(str(error))
+    except Exception as error:  # noqa: BLE001 - typo'd field, bad value, missing config file
+        fail(_one_line(error))
 
     def wrapped(argv):
         if len(argv) > 1:
-            fail(f"unexpected arguments {' '.join(argv[1:])}", status=2)
+            fail(f"unexpected arguments {' '.join(argv[1:])}")
         if not workdir_flag.value:
-            fail("--workdir is required (the run directory for outputs and checkpoints)", 2)
+            fail("--workdir is required (the run directory for outputs and checkpoints)")
         from dl_jax.training.parallel import initialize_distributed
 
         quiet_library_logs()
@@ -107,8 +182,14 @@ def main(run: Callable[[object, str], dict], study: str) -> None:
             summary = run(config_flag.value, workdir_flag.value)
         except UserError as error:
             fail(str(error))
+        except KeyboardInterrupt:
+            # Interrupted outside the training loop (which stops cleanly by itself): leave at
+            # once, without the interpreter's teardown racing XLA's compile threads.
+            print("error: interrupted; re-run the same command to resume", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(130)
         report(summary, workdir_flag.value)
         if not summary:
             sys.exit(STOPPED_EXIT_CODE)
 
-    app.run(wrapped)
+    app.run(wrapped, flags_parser=_parse_flags(study, config_flag))
