@@ -4,10 +4,11 @@
    one ordinary ``jax.grad`` of the same loss with respect to the parameters (target: <= 3x).
    ``weight_grad_contributions`` and ``jacobian_product_norms`` are timed alongside.
 2. Lowering + compile time of the jitted training step of the fast ``LSTM`` layer at T = 10, 20
-   and 1000, for the default unroll and for ``unroll=16`` (target: T=1000 / T=10 <= 1.5x; a full
-   unroll would grow with T). With ``unroll=16`` a 10-step sequence is one trip, which JAX emits
-   as straight-line code without a while loop, so T=20 is also shown: from there on the program
-   (a while loop around 10 unrolled steps) no longer changes with T.
+   and 1000, for the backend's default unroll (``default_unroll``) and for ``unroll=16``
+   (target: T=1000 / T=10 <= 1.5x; a full unroll would grow with T). With ``unroll=16`` a 10-step
+   sequence is one trip, which JAX emits as straight-line code without a while loop, so T=20 is
+   also shown: from there on the program (a while loop around 10 unrolled steps) no longer
+   changes with T.
 
 Run: ``python -m benchmarks.grad_norms [--rounds 7]``.
 """
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from dl_jax.gradients import jacobian_product_norms, state_grad_norms, weight_grad_contributions
-from dl_jax.models.recurrent import LSTM, LSTMCell, ManyToOne, choose_unroll
+from dl_jax.models.recurrent import LSTM, LSTMCell, ManyToOne, choose_unroll, default_unroll
 
 BATCH, INPUTS, HIDDEN, CLASSES, LENGTH = 16, 16, 64, 10, 1000
 
@@ -50,9 +51,6 @@ def gradient_costs(rounds):
     def step_fn(p, carry, x):
         return cell.apply({"params": p}, carry, x)[0]
 
-    def cell_fn(carry, x):
-        return step_fn(params, carry, x)
-
     def loss(carries):
         logits = carries[1] @ readout
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).sum()
@@ -64,18 +62,21 @@ def gradient_costs(rounds):
 
         return loss(jax.lax.scan(body, carry0, xs)[1])
 
+    # dl_jax.gradients only traces: each analysis is jitted here, parameters as arguments.
     ordinary = jax.jit(jax.grad(loss_of_params))
-    rows = {
-        "jax.grad(loss) w.r.t. params": best_of(lambda: ordinary(params), rounds),
-        "state_grad_norms": best_of(lambda: state_grad_norms(cell_fn, carry0, xs, loss), rounds),
-        "weight_grad_contributions": best_of(
-            lambda: weight_grad_contributions(step_fn, params, carry0, xs, loss), rounds),
-    }
+    state_norms = jax.jit(lambda p: state_grad_norms(
+        lambda c, x: step_fn(p, c, x), carry0, xs, loss))
+    weight_terms = jax.jit(lambda p: weight_grad_contributions(step_fn, p, carry0, xs, loss))
     # ||ds_T/ds_t|| for one sequence: vmap over the 2 * HIDDEN components of the final (c, h).
     single = jax.tree.map(lambda c: c[0], carry0)
-    rows["jacobian_product_norms (1 seq)"] = best_of(
-        lambda: jacobian_product_norms(cell_fn, single, xs[:, 0]), rounds)
-    return rows
+    jacobian_norms = jax.jit(lambda p: jacobian_product_norms(
+        lambda c, x: step_fn(p, c, x), single, xs[:, 0]))
+    return {
+        "jax.grad(loss) w.r.t. params": best_of(lambda: ordinary(params), rounds),
+        "state_grad_norms": best_of(lambda: state_norms(params), rounds),
+        "weight_grad_contributions": best_of(lambda: weight_terms(params), rounds),
+        "jacobian_product_norms (1 seq)": best_of(lambda: jacobian_norms(params), rounds),
+    }
 
 
 def compile_seconds(length, unroll, rounds):
@@ -119,7 +120,7 @@ def main():
 
     print(f"\n{'compile of LSTM train step (s)':<34}{'T=10':>8}{'T=20':>8}{'T=1000':>8}"
           f"{'1000/10':>9}{'1000/20':>9}")
-    for unroll in (None, 16):
+    for unroll in (default_unroll(jax.default_backend()), 16):
         seconds = {length: compile_seconds(length, unroll, args.rounds)
                    for length in (10, 20, LENGTH)}
         used = "/".join(str(choose_unroll(length, unroll)) for length in seconds)

@@ -8,8 +8,9 @@ show that they compute the same thing.
 JAX steps are jitted with the train state donated, warmed up and timed with
 ``block_until_ready``. Two JAX variants are timed:
 
-* ``1 device``: the plain jitted step of ``LeNet5()``, whose default ``conv_form='auto'`` computes
-  C1 and C3 on CPU as banded (Toeplitz) matmuls (``ops.conv2d_toeplitz``);
+* ``1 device``: the plain jitted step of ``LeNet5(conv_form='toeplitz')`` (the form the lenet5
+  study picks on CPU), which computes C1 and C3 as banded (Toeplitz) matmuls
+  (``ops.conv2d_toeplitz``);
 * ``1 device, lax conv``: the same network with ``conv_form='lax'`` (``nn.Conv``, XLA's own
   convolution), the form used before the Toeplitz one was measured faster here;
 * ``batch over N devices``: the same step with the batch sharded over one XLA CPU device per
@@ -164,7 +165,7 @@ def main(argv=None) -> None:
     images_nhwc = rng.standard_normal((args.batch, 32, 32, 1)).astype(np.float32)
     labels_np = rng.integers(0, 10, size=args.batch)
 
-    model = LeNet5(num_classes=10)
+    model = LeNet5(num_classes=10, conv_form="toeplitz")
     optimizer = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
     params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))["params"]
     host_params = jax.tree.map(np.array, params)  # JAX's buffers get donated below

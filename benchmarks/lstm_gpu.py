@@ -39,7 +39,7 @@ from benchmarks.common import (
     torch_lstm_runner,
     use_strict_float32,
 )
-from dl_jax.models.recurrent import LSTM, ManyToOne
+from dl_jax.models.recurrent import LSTM, ManyToOne, default_unroll
 
 LEARNING_RATE = 0.1
 NUM_CLASSES = 10
@@ -97,15 +97,17 @@ def main(argv: list[str] | None = None) -> dict[tuple[int, ...], dict[str, float
 
     results = {}
     rng = np.random.default_rng(0)
+    unroll = default_unroll(jax.default_backend())  # the layers never read the backend
     for batch, length, inputs, hidden in shapes:
         x = rng.standard_normal((batch, length, inputs), np.float32)
         y = rng.integers(0, NUM_CLASSES, batch).astype(np.int32)
         variants = {
-            "dl_jax LSTM (default)": jax_runner(ManyToOne(LSTM(hidden), NUM_CLASSES), x, y),
+            "dl_jax LSTM (default)": jax_runner(
+                ManyToOne(LSTM(hidden, unroll=unroll), NUM_CLASSES), x, y),
             "dl_jax LSTM unroll=1": jax_runner(
                 ManyToOne(LSTM(hidden, unroll=1), NUM_CLASSES), x, y),
             "dl_jax LSTM autodiff": jax_runner(
-                ManyToOne(LSTM(hidden, fused_backward=False), NUM_CLASSES), x, y),
+                ManyToOne(LSTM(hidden, unroll=unroll, fused_backward=False), NUM_CLASSES), x, y),
             "flax OptimizedLSTMCell": jax_runner(FlaxOptimizedLSTM(hidden), x, y),
         }
         peer = torch_lstm_runner(x, y, hidden, NUM_CLASSES, LEARNING_RATE, device="cuda")

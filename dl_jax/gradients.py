@@ -15,18 +15,35 @@ components), never ``T`` separate backward passes. The trick for the first and t
 exactly ``dE/ds_t`` with every later dependence included. For the second, each step gets its own
 copy of the parameters, and the gradient with respect to copy ``k`` is the ``k``-th term.
 
-``dtype=jnp.float64`` (needs ``jax_enable_x64``) and ``log_scale=True`` let vanished gradients
-show as very negative log10 norms (e.g. -40) rather than as zeros.
+``dtype=jnp.float64`` (needs 64-bit JAX, e.g. inside ``with jax.enable_x64(True):``) and
+``log_scale=True`` let vanished gradients show as very negative log10 norms (e.g. -40) rather
+than as zeros.
+
+Compilation: these functions only trace. Call them inside a function that you ``jax.jit``, with
+the parameters under analysis as that function's arguments and the cell/loss built from them
+inside it, e.g.::
+
+    @jax.jit
+    def norms(params, xs):
+        return state_grad_norms(lambda s, x: step(params, s, x), s0, xs, loss)
+
+One compiled program then serves every parameter value. (They do not jit themselves: a callable
+passed as a static argument is hashed by identity, so every fresh closure would recompile.)
+
+Also here, for the chapter's vanishing-gradient study: the lecture's ``rnn_step``, recurrent
+matrices with a prescribed largest singular value, and the per-step rate of a log10-norm curve
+with the ``sigma_max^k`` bound it must respect (Pascanu, Mikolov & Bengio, 2013).
 """
 
 from __future__ import annotations
 
-import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 PyTree = Any
@@ -38,8 +55,8 @@ def _check_dtype(dtype) -> Any:
     dtype = jnp.dtype(dtype)
     if jax.dtypes.canonicalize_dtype(dtype) != dtype:
         raise ValueError(
-            f"dtype={dtype.name} needs 64-bit JAX: call jax.config.update('jax_enable_x64', True) "
-            "(or run inside a jax.enable_x64 context) before computing gradients in float64")
+            f"dtype={dtype.name} needs 64-bit JAX (jax_enable_x64): compute inside a "
+            "`with jax.enable_x64(True):` block to get gradients in float64")
     return dtype
 
 
@@ -61,9 +78,8 @@ def _leading_length(xs: PyTree) -> int:
     return int(jnp.shape(leaves[0])[0])
 
 
-@functools.partial(jax.jit, static_argnums=(1,))
-def _per_step_norms(tree: PyTree, log_scale: bool) -> Array:
-    """L2 norm over all leaves and all non-leading axes, one per leading index.
+def per_step_norms(tree: PyTree, log_scale: bool) -> Array:
+    """L2 norm over all leaves and all non-leading axes, one per leading index ``(T,)``.
 
     With ``log_scale`` the log10 is taken of the max-scaled norm plus the log of the scale, so
     norms far below the dtype's smallest normal number (whose squares underflow) stay finite.
@@ -115,14 +131,7 @@ def state_grads(cell: Callable, carry0: PyTree, xs: PyTree, loss: Callable,
       ValueError: float64 requested while 64-bit JAX is disabled.
     """
     dtype = _check_dtype(dtype)
-    carry0, xs = _cast(carry0, dtype), _cast(xs, dtype)
-    return _state_grads(cell, loss, jax.tree.map(jnp.asarray, carry0), xs)
-
-
-# One compiled program per (cell, loss) pair instead of op-by-op dispatch; the callables are
-# static (hashed by identity), arrays are traced.
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _state_grads(cell, loss, carry0, xs):
+    carry0, xs = jax.tree.map(jnp.asarray, _cast(carry0, dtype)), _cast(xs, dtype)
     probes = _zero_probes(carry0, _leading_length(xs))
     return jax.grad(lambda p: loss(_probed_rollout(cell, carry0, xs, p)))(probes)
 
@@ -143,7 +152,7 @@ def state_grad_norms(cell: Callable, carry0: PyTree, xs: PyTree, loss: Callable,
       ``(T,)`` array; entry ``t`` is the L2 norm over all carry leaves together.
     """
     grads = state_grads(cell, carry0, xs, loss, dtype=dtype)
-    return _per_step_norms(grads, log_scale)
+    return per_step_norms(grads, log_scale)
 
 
 def weight_grad_contributions(step_fn: Callable, params: PyTree, carry0: PyTree, xs: PyTree,
@@ -170,14 +179,12 @@ def weight_grad_contributions(step_fn: Callable, params: PyTree, carry0: PyTree,
       ``(T,)`` norms (L2 over all parameter leaves), or ``(norms, per_step_grads)``.
     """
     dtype = _check_dtype(dtype)
-    params, carry0, xs = _cast(params, dtype), _cast(carry0, dtype), _cast(xs, dtype)
-    grads = _per_step_weight_grads(step_fn, loss, jax.tree.map(jnp.asarray, params),
-                                   jax.tree.map(jnp.asarray, carry0), xs)
-    norms = _per_step_norms(grads, log_scale)
+    params, carry0 = (jax.tree.map(jnp.asarray, _cast(tree, dtype)) for tree in (params, carry0))
+    grads = _per_step_weight_grads(step_fn, loss, params, carry0, _cast(xs, dtype))
+    norms = per_step_norms(grads, log_scale)
     return (norms, grads) if return_grads else norms
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
 def _per_step_weight_grads(step_fn, loss, params, carry0, xs):
     length = _leading_length(xs)
     stacked = jax.tree.map(lambda p: jnp.broadcast_to(p, (length, *jnp.shape(p))), params)
@@ -212,12 +219,7 @@ def jacobian_products(cell: Callable, carry0: PyTree, xs: PyTree, *, dtype=None)
       ``[i, t, ...]`` is ``d flat(carry_{T-1})[i] / d carry_t[...]``.
     """
     dtype = _check_dtype(dtype)
-    carry0, xs = _cast(carry0, dtype), _cast(xs, dtype)
-    return _jacobian_rows(cell, jax.tree.map(jnp.asarray, carry0), xs)
-
-
-@functools.partial(jax.jit, static_argnums=(0,))
-def _jacobian_rows(cell, carry0, xs):
+    carry0, xs = jax.tree.map(jnp.asarray, _cast(carry0, dtype)), _cast(xs, dtype)
     probes = _zero_probes(carry0, _leading_length(xs))
 
     def final_state(p):
@@ -256,7 +258,7 @@ def jacobian_product_norms(cell: Callable, carry0: PyTree, xs: PyTree, *, dtype=
     jac = jnp.concatenate(
         [jnp.reshape(jnp.swapaxes(leaf, 0, 1), (length, n, -1)) for leaf in leaves], axis=2)
     if ord == "fro":
-        return _per_step_norms(jac, log_scale)
+        return per_step_norms(jac, log_scale)
     if ord != 2:
         raise ValueError(f"ord must be 'fro' or 2, got {ord!r}")
     scale = jnp.max(jnp.abs(jac), axis=(1, 2))
@@ -267,9 +269,98 @@ def jacobian_product_norms(cell: Callable, carry0: PyTree, xs: PyTree, *, dtype=
     return jnp.where(scale > 0, jnp.log10(safe_scale) + jnp.log10(top), -jnp.inf)
 
 
+# ---------------------------------------------------------------------------------------------
+# The vanishing-gradient argument: the lecture's RNN step, recurrent matrices with a prescribed
+# sigma_max, and the per-step rate of a log10-norm curve against the sigma_max^k bound.
+# ---------------------------------------------------------------------------------------------
+
+MATRIX_KINDS = ("orthogonal", "gaussian")
+
+
+def scaled_recurrent_matrix(key: Array, size: int, sigma_max: float,
+                            kind: str = "orthogonal") -> np.ndarray:
+    """A ``size x size`` matrix whose largest singular value is exactly ``sigma_max``.
+
+    Args:
+      key: typed PRNG key.
+      size: hidden size ``h``.
+      sigma_max: the requested largest singular value (> 0).
+      kind: ``'orthogonal'`` (``sigma_max`` times a Haar-random orthogonal matrix: every singular
+        value and every eigenvalue modulus equals ``sigma_max``) or ``'gaussian'`` (i.i.d. normal
+        entries rescaled by ``sigma_max / sigma_max(G)``: the spectral radius is then about half
+        of ``sigma_max``, circular vs quarter-circle law).
+
+    Returns:
+      float64 numpy array ``(size, size)``.
+    """
+    if sigma_max <= 0:
+        raise ValueError(f"sigma_max must be positive, got {sigma_max}")
+    gaussian = np.asarray(jax.random.normal(key, (size, size), jnp.float32), np.float64)
+    if kind == "orthogonal":
+        q, r = np.linalg.qr(gaussian)
+        # Sign fix so Q is Haar-distributed (Mezzadri, 2007).
+        return sigma_max * q * np.sign(np.diag(r))[None, :]
+    if kind == "gaussian":
+        return gaussian * (sigma_max / np.linalg.norm(gaussian, 2))
+    raise ValueError(f"kind must be one of {MATRIX_KINDS}, got {kind!r}")
+
+
+def matrix_spectrum(w: np.ndarray) -> dict[str, float]:
+    """Largest singular value and spectral radius (largest eigenvalue modulus) of ``w``."""
+    w = np.asarray(w, np.float64)
+    return {"sigma_max": float(np.linalg.norm(w, 2)),
+            "spectral_radius": float(np.max(np.abs(np.linalg.eigvals(w))))}
+
+
+def rnn_step(params: dict, state: Array, x_t: Array) -> Array:
+    """The lecture's ``s_t = tanh(U x_t + W s_{t-1})`` (matrix times column vector)."""
+    return jnp.tanh(params["U"] @ x_t + params["W"] @ state)
+
+
+def by_distance(per_time: np.ndarray) -> np.ndarray:
+    """Reorders a ``(..., T)`` array indexed by time ``t`` to distance ``k = T - 1 - t``."""
+    return np.asarray(per_time)[..., ::-1]
+
+
+def fit_rate(log10_norms: np.ndarray) -> tuple[float, float]:
+    """Least-squares line ``log10 norm ~ intercept + rate * k`` over the finite entries.
+
+    Args:
+      log10_norms: ``(T,)`` or ``(batch, T)`` indexed by distance ``k`` (every row is used).
+
+    Returns:
+      ``(rate, intercept)``: ``rate`` in decades per step (< 0 decays, > 0 grows).
+    """
+    values = np.atleast_2d(np.asarray(log10_norms, np.float64))
+    distance = np.broadcast_to(np.arange(values.shape[-1]), values.shape)
+    finite = np.isfinite(values)
+    rate, intercept = np.polyfit(distance[finite], values[finite], 1)
+    return float(rate), float(intercept)
+
+
+def bound_margin(log10_norms: np.ndarray, sigma_max: float, log10_start: float = 0.0) -> float:
+    """Largest excess (decades) of ``log10 norm`` over ``log10_start + k log10 sigma_max``.
+
+    A result ``<= 0`` (up to rounding) means ``norm_k <= 10^log10_start sigma_max^k`` for every
+    distance ``k`` and every sequence.
+    """
+    values = np.atleast_2d(np.asarray(log10_norms, np.float64))
+    bound = log10_start + np.arange(values.shape[-1]) * math.log10(sigma_max)
+    finite = np.isfinite(values)
+    return float(np.max(np.where(finite, values - bound, -np.inf)))
+
+
 __all__ = [
+    "MATRIX_KINDS",
+    "bound_margin",
+    "by_distance",
+    "fit_rate",
     "jacobian_product_norms",
     "jacobian_products",
+    "matrix_spectrum",
+    "per_step_norms",
+    "rnn_step",
+    "scaled_recurrent_matrix",
     "state_grad_norms",
     "state_grads",
     "weight_grad_contributions",

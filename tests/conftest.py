@@ -9,6 +9,8 @@ import sys
 # equivalence is tested in-process. Single-device tests pin config.num_devices = 1.
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Enough CPU-client threads for 4 devices' collectives (see experiments.common.cli).
+os.environ.setdefault("PJRT_NPROC", "16")
 
 import pytest  # noqa: E402
 
@@ -95,12 +97,14 @@ def run_study(tfds_dir):
     """``run_study(study, args, devices="1", timeout=300)``: ``python -m experiments.<study>``.
 
     Runs the command as a user would (a subprocess in the repository root) and returns the
-    ``subprocess.CompletedProcess`` with text stdout/stderr.
+    ``subprocess.CompletedProcess`` with text stdout/stderr. ``env`` adds variables (a value of
+    None removes one).
     """
 
     def run(study, args, devices="1", timeout=300, env=None):
         full_env = {**os.environ, "TFDS_DATA_DIR": tfds_dir, "JAX_NUM_CPU_DEVICES": devices,
                     "PYTHONPATH": ROOT, **(env or {})}
+        full_env = {k: v for k, v in full_env.items() if v is not None}  # None removes a key
         return subprocess.run([sys.executable, "-m", f"experiments.{study}", *args], cwd=ROOT,
                               env=full_env, capture_output=True, text=True, timeout=timeout)
 

@@ -7,20 +7,11 @@ import numpy as np
 import optax
 import pytest
 
-from dl_jax import data as data_lib
-from dl_jax import representation
 from dl_jax.errors import UserError
 from dl_jax.models.autoencoder import DenseAutoencoder
-from dl_jax.training.trainer import default_config
-
-
-def subset(dataset, n_train, n_test):
-    return data_lib.Dataset(
-        name=dataset.name,
-        train=data_lib.Split(dataset.train.inputs[:n_train], dataset.train.labels[:n_train]),
-        test=data_lib.Split(dataset.test.inputs[:n_test], dataset.test.labels[:n_test]),
-        num_classes=dataset.num_classes,
-    )
+from dl_jax.training.writers import read_jsonl
+from experiments.autoencoder import study
+from experiments.common import baselines
 
 
 def test_hinton_mnist_shape_and_param_count():
@@ -90,7 +81,7 @@ def test_autoencoder_overfits_a_small_batch(digits):
     assert losses[0] > 0.05  # roughly the per-pixel variance of digits at initialisation
     assert final < 2e-3, final
     # PCA with the same 8-D code on those 32 digits is far worse than memorising them.
-    assert final < 0.5 * representation.pca_reconstruction_mse(x, x, 8)
+    assert final < 0.5 * baselines.pca_reconstruction_mse(x, x, 8)
 
 
 def test_pca_baseline_matches_numpy_svd(digits):
@@ -102,48 +93,38 @@ def test_pca_baseline_matches_numpy_svd(digits):
     basis = vt[:k]
     codes = (test - mean) @ basis.T
     expected_mse = np.mean(np.square(mean + codes @ basis - test))
-    mse = representation.pca_reconstruction_mse(digits.train.inputs[:300],
+    mse = baselines.pca_reconstruction_mse(digits.train.inputs[:300],
                                                  digits.test.inputs[:50], k)
     np.testing.assert_allclose(mse, expected_mse, rtol=1e-9)
-    got_codes, recon = representation.pca_codes_and_reconstructions(
+    got_codes, recon = baselines.pca_codes_and_reconstructions(
         digits.train.inputs[:300], digits.test.inputs[:50], k)
     assert recon.shape == (50, 8, 8, 1)
     np.testing.assert_allclose(np.abs(got_codes), np.abs(codes), atol=1e-9)  # up to sign
 
 
-def tiny_config(**overrides):
-    config = default_config()
-    config.dataset = "digits"
-    config.model = "dense_autoencoder"
-    config.model_kwargs = {"encoder_sizes": (32, 16), "activation": "elu"}
-    config.code_size = 4
-    config.learning_rate = 3e-3
-    config.batch_size = 32
-    config.num_steps = 30
-    config.log_every_steps = 10
-    config.eval_every_steps = 30
-    config.checkpoint_every_steps = 30
-    config.num_devices = 1
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+AE_OVERRIDES = dict(dataset="digits", model="dense_autoencoder",
+                    model_kwargs={"encoder_sizes": (32, 16), "activation": "elu"}, code_size=4,
+                    learning_rate=3e-3, num_steps=30, eval_every_steps=30,
+                    checkpoint_every_steps=30)
 
 
-def test_run_autoencoder_end_to_end(digits, tmp_path):
+def test_run_autoencoder_end_to_end(digits, subset, tiny_config, tmp_path):
+    def ae_config(**overrides):
+        return tiny_config(**{**AE_OVERRIDES, **overrides})
+
     workdir = str(tmp_path)
     small = subset(digits, 200, 60)
-    summary = representation.run_autoencoder(tiny_config(), workdir, dataset=small)
+    summary = study.run(ae_config(), workdir, dataset=small)
     for name in ("config.json", "metrics.jsonl", "summary.json", "reconstructions.png",
                  "codes_2d.png", "ae_code4/summary.json", "ae_code2/summary.json"):
         assert os.path.exists(os.path.join(workdir, name)), name
     with open(os.path.join(workdir, "summary.json")) as f:
         assert json.load(f)["pca_test_mse"] == summary["pca_test_mse"]
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     assert [r["code_size"] for r in records] == [4, 2]
     assert summary["code_size"] == 4
     assert summary["pca_test_mse"] == pytest.approx(
-        representation.pca_reconstruction_mse(small.train.inputs, small.test.inputs, 4))
+        baselines.pca_reconstruction_mse(small.train.inputs, small.test.inputs, 4))
     # More components reconstruct better; every error is below predicting the mean digit.
     baseline = float(np.mean(np.square(small.test.inputs - small.train.inputs.mean(0))))
     assert summary["pca_test_mse"] < summary["pca_test_mse_code2"] < baseline
@@ -156,12 +137,14 @@ def test_run_autoencoder_end_to_end(digits, tmp_path):
                                                           rel=1e-4)
 
     # Re-running resumes the finished sub-runs and reproduces the summary.
-    again = representation.run_autoencoder(tiny_config(), workdir, dataset=small)
+    again = study.run(ae_config(), workdir, dataset=small)
     assert {k: v for k, v in again.items() if k != "wall_time_s"} == {
         k: v for k, v in summary.items() if k != "wall_time_s"}
     with pytest.raises(UserError, match="different config"):
-        representation.run_autoencoder(tiny_config(code_size=5), workdir, dataset=small)
+        study.run(ae_config(code_size=5), workdir, dataset=small)
+    other = str(tmp_path / "other")
     with pytest.raises(UserError, match="activation"):
-        representation.run_autoencoder(
-            tiny_config(model_kwargs={"activation": "swish"}), str(tmp_path / "other"),
-            dataset=small)
+        study.run(ae_config(model_kwargs={"activation": "swish"}), other, dataset=small)
+    with pytest.raises(UserError, match="not an autoencoder: choose one of dense_autoencoder"):
+        study.run(ae_config(model="mlp"), other, dataset=small)
+    assert not os.path.exists(other)  # refused before the workdir was claimed

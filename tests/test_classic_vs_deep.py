@@ -6,10 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dl_jax import data as data_lib
-from dl_jax import representation
 from dl_jax.errors import UserError
-from dl_jax.training.trainer import default_config
+from dl_jax.models import get_model
+from experiments.classic_vs_deep import study
 
 
 def vertical_bar():
@@ -24,7 +23,7 @@ def test_orientation_histograms_of_a_vertical_bar():
     # columns 2 and 4 have gx = +1 and -1 on every row (orientation 0 or 180 deg -> bin 0);
     # the bar's two ends (0, 3) and (7, 3) have gy = +1 and -1 (90 deg -> bin 4 of 9).
     # With 4x4 cells every cell gets 4 votes of 1 in bin 0, the two left cells one more in bin 4.
-    features = representation.gradient_orientation_histograms(vertical_bar()[None], cell_size=4,
+    features = study.gradient_orientation_histograms(vertical_bar()[None], cell_size=4,
                                                               num_bins=9)
     raw = np.zeros((2, 2, 9))
     raw[:, :, 0] = 4.0
@@ -37,7 +36,7 @@ def test_orientation_histograms_of_a_diagonal_step_with_2x2_cells():
     # = 1, gy = I[1,1] - 0 = 0 -> bin 0.  At (1, 1): gx = I[1,2] - I[1,0] = 1, gy = I[2,1] -
     # I[0,1] = -1 -> atan2(-1, 1) mod pi = 135 deg -> bin 6 (of 9, 20 deg wide).
     image = np.triu(np.ones((4, 4)), k=1)
-    raw = representation.gradient_orientation_histograms(image[None], cell_size=2, num_bins=9,
+    raw = study.gradient_orientation_histograms(image[None], cell_size=2, num_bins=9,
                                                          eps=0.0)
     padded = np.pad(image, 1)
     gx = padded[1:-1, 2:] - padded[1:-1, :-2]
@@ -56,19 +55,19 @@ def test_orientation_histograms_of_a_diagonal_step_with_2x2_cells():
 
 def test_hand_crafted_features_layout():
     image = vertical_bar()
-    profiles = representation.projection_profiles(image[None, :, :, None])
+    profiles = study.projection_profiles(image[None, :, :, None])
     np.testing.assert_array_equal(profiles[0, :8], np.full(8, 1 / 8))  # row means
     np.testing.assert_array_equal(profiles[0, 8:], np.eye(8)[3])  # column means
-    features = representation.hand_crafted_features(np.stack([image, image.T]))
+    features = study.hand_crafted_features(np.stack([image, image.T]))
     assert features.shape == (2, 4 * 4 * 9 + 16)  # defaults: 2x2-pixel cells, 9 bins
     np.testing.assert_array_equal(features[0, -16:], profiles[0])
     np.testing.assert_allclose(np.linalg.norm(features[:, :144], axis=1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="multiple"):
-        representation.gradient_orientation_histograms(np.zeros((1, 6, 6)), cell_size=4)
+        study.gradient_orientation_histograms(np.zeros((1, 6, 6)), cell_size=4)
 
 
 def test_digits_cnn_shapes_and_param_count():
-    model = representation.DigitsCNN(num_classes=10)
+    model = get_model("digits_cnn", 10)
     x = jax.ShapeDtypeStruct((3, 8, 8, 1), jnp.float32)
     variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)
     # conv 1->32, conv 32->32, conv 32->64 (3x3), dense 2*2*64->128, dense 128->10.
@@ -77,47 +76,31 @@ def test_digits_cnn_shapes_and_param_count():
     assert jax.eval_shape(lambda v, x: model.apply(v, x), variables, x).shape == (3, 10)
 
 
-def tiny_config(**overrides):
-    config = default_config()
-    config.dataset = "digits"
-    config.model = "digits_cnn"
-    config.model_kwargs = {"channels": (8, 16), "hidden": 32, "dropout_rate": 0.0}
-    config.learning_rate = 3e-3
-    config.batch_size = 32
-    config.num_steps = 60
-    config.log_every_steps = 20
-    config.eval_every_steps = 60
-    config.checkpoint_every_steps = 60
-    config.num_devices = 1
-    config.cv_folds = 2
-    config.hog_cell_size = 2
-    config.hog_num_bins = 9
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+CVD_OVERRIDES = dict(dataset="digits", model="digits_cnn",
+                     model_kwargs={"channels": (8, 16), "hidden": 32, "dropout_rate": 0.0},
+                     learning_rate=3e-3, num_steps=60, log_every_steps=20, eval_every_steps=60,
+                     checkpoint_every_steps=60, cv_folds=2, hog_cell_size=2, hog_num_bins=9)
 
 
-def test_run_classic_vs_deep_end_to_end(digits, tmp_path):
+def test_run_classic_vs_deep_end_to_end(digits, subset, tiny_config, tmp_path):
+    def cvd_config(**overrides):
+        return tiny_config(**{**CVD_OVERRIDES, **overrides})
+
     workdir = str(tmp_path)
-    small = data_lib.Dataset(
-        name="digits",
-        train=data_lib.Split(digits.train.inputs[:300], digits.train.labels[:300]),
-        test=data_lib.Split(digits.test.inputs[:100], digits.test.labels[:100]),
-        num_classes=10,
-    )
-    summary = representation.run_classic_vs_deep(tiny_config(), workdir, dataset=small)
+    small = subset(digits, 300, 100)
+    summary = study.run(cvd_config(), workdir, dataset=small)
     rows = {(r["method"], r["features"]): r for r in summary["results"]}
     assert len(rows) == 5
     for method in ("logistic regression", "SVM (RBF)"):
-        for features in representation.FEATURE_SETS:
+        for features in study.FEATURE_SETS:
             row = rows[(method, features)]
             # 300 digits are plenty for the classic pipelines (chance is 10 %).
             assert row["test_accuracy"] > 0.85, row
             assert set(row["best_params"]) <= {"C", "gamma"} and "C" in row["best_params"]
     assert rows[("logistic regression", "raw pixels")]["num_features"] == 64
-    assert rows[("SVM (RBF)", representation.FEATURE_SETS[1])]["num_features"] == 160
+    assert rows[("SVM (RBF)", study.FEATURE_SETS[1])]["num_features"] == 160
     assert summary["svm_handcrafted_test_accuracy"] == rows[
-        ("SVM (RBF)", representation.FEATURE_SETS[1])]["test_accuracy"]
+        ("SVM (RBF)", study.FEATURE_SETS[1])]["test_accuracy"]
     assert 0.3 < summary["cnn_test_accuracy"] <= 1.0  # 60 steps: well above chance
     with open(os.path.join(workdir, "cnn", "summary.json")) as f:
         assert json.load(f)["test_accuracy"] == summary["cnn_test_accuracy"]
@@ -127,8 +110,10 @@ def test_run_classic_vs_deep_end_to_end(digits, tmp_path):
         assert len(f.readlines()) == 5
     with open(os.path.join(workdir, "table.md")) as f:
         table = f.read()
-    assert table == representation.markdown_table(summary["results"])
+    assert table == study.markdown_table(summary["results"])
     assert table.count("\n") == 7 and "| CNN | learned end to end | 64 |" in table
     with pytest.raises(UserError, match="hog_cell_size"):
-        representation.run_classic_vs_deep(tiny_config(hog_cell_size=3), str(tmp_path / "x"),
-                                           dataset=small)
+        study.run(cvd_config(hog_cell_size=3), str(tmp_path / "x"), dataset=small)
+    with pytest.raises(UserError, match="choose one of digits_cnn"):
+        study.run(cvd_config(model="mlp"), str(tmp_path / "x"), dataset=small)
+    assert not os.path.exists(str(tmp_path / "x"))  # refused before the workdir was claimed

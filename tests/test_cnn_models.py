@@ -1,4 +1,5 @@
-"""Tests for dl_jax.models.cnn: parameter counts, one train step per zoo model, modes."""
+"""Tests for dl_jax.models.cnn (parameter counts, one train step per zoo model, modes) and the
+MNIST-1D models of dl_jax.models.mnist1d."""
 
 import functools
 
@@ -288,6 +289,9 @@ def test_batch_norm_statistics():
 
 
 def test_googlenet_aux_heads():
+    # The train step weights each aux loss by the model's field (the paper's 0.3).
+    assert cnn.GoogLeNet().aux_loss_weight == 0.3
+    assert cnn.GoogLeNet(aux_loss_weight=0.1).aux_loss_weight == 0.1
     model = cnn.GoogLeNet(num_classes=5, aux_logits=True)
     x = jnp.zeros((2, 32, 32, 3))
     variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x))
@@ -316,13 +320,22 @@ def test_adaptive_avg_pool_bins():
     np.testing.assert_allclose(cnn.adaptive_avg_pool(y, (6, 6)), ops.avg_pool(y, 2), atol=1e-6)
 
 
+def test_adaptive_avg_pool_weights_in_the_input_dtype():
+    # float32 weights (1/3 rounded to float32) would give 1.0000000298 in a float64 run.
+    with jax.enable_x64(True):
+        out = cnn.adaptive_avg_pool(jnp.ones((1, 3, 3, 1), jnp.float64), (1, 1))
+        assert out.dtype == jnp.float64
+        assert float(out[0, 0, 0, 0]) == 1.0
+    assert cnn.adaptive_avg_pool(jnp.ones((1, 3, 3, 1), jnp.bfloat16), (1, 1)).dtype == jnp.bfloat16
+
+
 def test_zfnet_and_googlenet_ceil_pooling_sizes():
     # The paper's map sizes: ZFNet 110 -> 55, 26 -> 13, 13 -> 6; GoogLeNet 112 -> 56, 14 -> 7.
     for size, pooled in [(110, 55), (26, 13), (13, 6), (112, 56), (14, 7)]:
-        assert cnn._max_pool_ceil(jnp.zeros((1, size, size, 1)), 3, 2).shape[1] == pooled
+        assert cnn.max_pool_ceil(jnp.zeros((1, size, size, 1)), 3, 2).shape[1] == pooled
     x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 4, 4, 1)), jnp.float32)
     # The overhanging last window only sees real values.
-    out = cnn._max_pool_ceil(x, 3, 2)
+    out = cnn.max_pool_ceil(x, 3, 2)
     assert out.shape == (1, 2, 2, 1)
     assert out[0, 1, 1, 0] == jnp.max(x[0, 2:, 2:, 0])
 
@@ -392,9 +405,13 @@ def test_lenet5_conv_forms_share_parameters_and_outputs():
     grads = {f: jax.grad(loss(f))(params["lax"]) for f in models}
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                  grads["toeplitz"], grads["lax"])
-    assert cnn.LeNet5().conv_form == "auto"
-    with pytest.raises(ValueError, match="conv_form"):
-        cnn.LeNet5(conv_form="fft")
+    # The form is explicit: the model never reads the backend (configs pick one, see
+    # fastest_conv_form); 'auto' is no longer a form.
+    assert cnn.LeNet5().conv_form == "lax"
+    assert cnn.fastest_conv_form("cpu") == "toeplitz" and cnn.fastest_conv_form("gpu") == "lax"
+    for form in ("fft", "auto"):
+        with pytest.raises(ValueError, match="conv_form"):
+            cnn.LeNet5(conv_form=form)
 
 
 @pytest.mark.parametrize("model", [cnn.ResNet20(shortcut="B"), cnn.ResNet18(num_classes=10)])
@@ -431,5 +448,34 @@ def test_get_model_turns_bad_model_kwargs_into_user_errors():
     assert get_model("lenet5", 10, conv_form="lax").conv_form == "lax"
     with pytest.raises(UserError, match="model 'lenet5': LeNet5.conv_form must be one of"):
         get_model("lenet5", 10, conv_form="fft")
-    with pytest.raises(UserError, match="model 'lenet5': .*unexpected keyword"):
+    with pytest.raises(UserError, match="model 'lenet5' has no argument 'widths': .*conv_form"):
         get_model("lenet5", 10, widths=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST-1D models (dl_jax.models.mnist1d)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mlp_dropout_rate():
+    from dl_jax.models import get_model
+
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((8, 40)), jnp.float32)
+    plain, dropped = get_model("mlp", 10), get_model("mlp", 10, dropout_rate=0.5)
+    variables = plain.init(jax.random.key(0), x)
+    # Same parameter tree and initial values: dropout adds no parameters and no init draws.
+    jax.tree.map(np.testing.assert_array_equal, variables, dropped.init(jax.random.key(0), x))
+    rngs = {"dropout": jax.random.key(1)}
+    train_plain = plain.apply(variables, x, train=True, rngs=rngs)
+    np.testing.assert_array_equal(train_plain, plain.apply(variables, x))  # rate 0: no dropout
+    np.testing.assert_array_equal(dropped.apply(variables, x), plain.apply(variables, x))
+    train_dropped = dropped.apply(variables, x, train=True, rngs=rngs)
+    assert not np.allclose(train_dropped, train_plain)
+    np.testing.assert_array_equal(train_dropped, dropped.apply(variables, x, train=True, rngs=rngs))
+
+
+def test_cnn_alias_builds_the_conv1d_net():
+    from dl_jax.models import get_model, mnist1d
+
+    assert type(get_model("cnn", 10)) is mnist1d.Conv1DNet
+    assert type(get_model("conv1d", 10)) is mnist1d.Conv1DNet

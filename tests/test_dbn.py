@@ -9,8 +9,13 @@ import numpy as np
 import optax
 import pytest
 
-from dl_jax import dbn, rbm
+from dl_jax import rbm
+from dl_jax.errors import UserError
+from dl_jax.models import dbn, get_model
 from dl_jax.training import steps as steps_lib
+from dl_jax.training import writers
+from dl_jax.training.checkpoints import Checkpointer
+from experiments.dbn import study
 
 
 def random_rbm(seed, n_visible, n_hidden):
@@ -42,7 +47,7 @@ def test_pretrained_init_equals_rbm_weights_and_hidden_layers_equal_hidden_probs
 
     logits, sown = model.apply({"params": state.params}, images, mutable=["intermediates"])
     assert logits.shape == (4, 3)
-    expected = dbn.up_pass(stack, images.reshape(4, -1))
+    expected = rbm.up_pass(stack, images.reshape(4, -1))
     hidden = sown["intermediates"]
     np.testing.assert_allclose(hidden["activation_0"][0],
                                rbm.hidden_probs(stack[0], images.reshape(4, -1)), rtol=0, atol=0)
@@ -74,7 +79,7 @@ def test_greedy_stacking_trains_each_layer_on_the_hidden_probs_below():
     key = jax.random.key(5)
     kwargs = dict(epochs=3, batch_size=10, learning_rate=0.1, momentum=0.5)
     seen = []
-    stack, histories = dbn.greedy_pretrain(
+    stack, histories = rbm.greedy_pretrain(
         key, data, (8, 6), callback=lambda layer, epoch, p, m: seen.append((layer, epoch)),
         **kwargs)
     assert [p["W"].shape for p in stack] == [(12, 8), (8, 6)]
@@ -103,28 +108,30 @@ def test_greedy_stacking_trains_each_layer_on_the_hidden_probs_below():
     assert not np.allclose(other["W"], stack[1]["W"], atol=1e-3)
 
 
-def test_stack_save_load_roundtrip(tmp_path):
-    stack = [random_rbm(0, 6, 4), random_rbm(1, 4, 3)]
-    histories = [{"reconstruction_error": np.arange(3.0)}, {"reconstruction_error": np.ones(3)}]
-    path = str(tmp_path / "stack.npz")
-    dbn.save_stack(path, stack, histories)
-    loaded, loaded_histories = dbn.load_stack(path)
-    for a, b in zip(stack, loaded, strict=True):
-        for name in a:
-            np.testing.assert_array_equal(a[name], b[name])
-    np.testing.assert_array_equal(loaded_histories[0]["reconstruction_error"], np.arange(3.0))
+def test_registered_model_with_a_stack_is_the_pretrained_classifier():
+    stack = [random_rbm(0, 12, 7), random_rbm(1, 7, 5)]
+    x = jnp.zeros((1, 12))
+    pretrained = dbn.PretrainedStack.from_rbms(stack)
+    built = get_model("dbn_classifier", 3, hidden_sizes=(7, 5), pretrained=pretrained)
+    direct = dbn.classifier_from_stack(stack, 3)
+    a = built.init(jax.random.key(0), x)["params"]
+    b = direct.init(jax.random.key(0), x)["params"]
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    # Without the stack the same registered model is the random baseline.
+    random = get_model("dbn_classifier", 3, hidden_sizes=(7, 5)).init(jax.random.key(0), x)
+    assert not np.allclose(random["params"]["hidden_0"]["kernel"], a["hidden_0"]["kernel"])
 
 
 def test_labelled_subset_is_stratified_and_pure():
     labels = np.repeat(np.arange(4), 10)
-    index = dbn.labelled_subset(labels, 10, seed=0)
+    index = study.labelled_subset(labels, 10, seed=0)
     assert np.bincount(labels[index]).tolist() == [3, 3, 2, 2]
-    np.testing.assert_array_equal(index, dbn.labelled_subset(labels, 10, seed=0))
-    assert not np.array_equal(index, dbn.labelled_subset(labels, 10, seed=1))
+    np.testing.assert_array_equal(index, study.labelled_subset(labels, 10, seed=0))
+    assert not np.array_equal(index, study.labelled_subset(labels, 10, seed=1))
 
 
 def test_experiment_end_to_end_and_rerun_reuses_subruns(digits, tmp_path):
-    from experiments.configs.dbn import get_config
+    from experiments.dbn.config import get_config
 
     config = get_config()
     config.seeds = (1,)  # one seed keeps the test fast (every sub-run compiles its own steps)
@@ -138,26 +145,42 @@ def test_experiment_end_to_end_and_rerun_reuses_subruns(digits, tmp_path):
     config.finetune.eval_every_steps = 20
     config.finetune.checkpoint_every_steps = 20
     workdir = str(tmp_path / "dbn")
-    summary = dbn.run_experiment(config, workdir, dataset=digits)
-    for init in dbn.INITS:
+    summary = study.run(config, workdir, dataset=digits)
+    for init in study.INITS:
         assert len(summary[f"{init}_test_accuracy"]) == 1
         assert summary[f"{init}_test_accuracy_std"] == 0.0
         assert 0.0 <= summary[f"{init}_test_accuracy_mean"] <= 1.0
-        for seed in (1,):
-            with open(os.path.join(workdir, f"{init}_seed{seed}", "summary.json")) as f:
-                sub = json.load(f)
-            assert sub["num_labelled"] == 30 and sub["step"] == 20 and sub["seed"] == seed
+        with open(os.path.join(workdir, f"{init}_seed1", "summary.json")) as f:
+            sub = json.load(f)
+        assert sub["num_labelled"] == 30 and sub["step"] == 20 and sub["seed"] == 1
     gains = np.subtract(summary["pretrained_test_accuracy"], summary["random_test_accuracy"])
     assert summary["pretraining_gain_mean"] == pytest.approx(gains.mean())
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = writers.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     assert sum(r["phase"] == "pretrain" for r in records) == 2 * 2  # layers x epochs
     assert sum(r["phase"] == "finetune" for r in records) == 2
     assert len(summary["pixels_logistic_test_accuracy"]) == 1
     assert summary["pixels_logistic_test_accuracy_mean"] > 0.5  # 30 labels, linear on pixels
-    stack, _ = dbn.load_stack(os.path.join(workdir, "rbm_stack_seed1.npz"))
-    assert stack[0]["W"].shape == (64, 16) and stack[1]["W"].shape == (16, 12)
+    assert summary["pretrain_reconstruction_error"] == [
+        [r for r in records if r.get("layer") == layer][-1]["reconstruction_error"]
+        for layer in range(2)]
 
-    again = dbn.run_experiment(config, workdir, dataset=digits)
+    # The stack is one Orbax checkpoint (step = number of layers) that restores exactly.
+    checkpointer = Checkpointer(os.path.join(workdir, "rbm_stack_seed1"))
+    assert checkpointer.latest_step() == 2
+    stack = checkpointer.restore(study._stack_template(config, 64))
+    checkpointer.close()
+    assert stack["layers"][0]["W"].shape == (64, 16) and stack["layers"][1]["W"].shape == (16, 12)
+    pretrained = get_model("dbn_classifier", 10, hidden_sizes=(16, 12),
+                           pretrained=dbn.PretrainedStack.from_rbms(stack["layers"]))
+    # The fine-tuned net started from the stack: re-deriving it from the checkpoint agrees
+    # with the stack's recognition weights.
+    params = pretrained.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
+    np.testing.assert_array_equal(params["hidden_1"]["kernel"], stack["layers"][1]["W"])
+
+    again = study.run(config, workdir, dataset=digits)  # reads the stack and sub-runs back
     assert {k: v for k, v in again.items() if k != "wall_time_s"} == {
         k: v for k, v in summary.items() if k != "wall_time_s"}
+
+    config.finetune.model = "mlp"
+    with pytest.raises(UserError, match="choose one of dbn_classifier"):
+        study.run(config, str(tmp_path / "other"), dataset=digits)

@@ -19,10 +19,8 @@ T, D, H, K = 6, 3, 4, 5
 
 @pytest.fixture
 def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+    with jax.enable_x64(True):
+        yield
 
 
 def _rnn_problem(dtype=jnp.float32):
@@ -105,9 +103,14 @@ def _global_norm(tree):
 def test_state_grads_match_naive_per_step_gradients_and_finite_differences(x64, kind):
     step_fn, params, carry0, xs, loss = PROBLEMS[kind](jnp.float64)
     cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
-    grads = state_grads(cell, carry0, xs, loss, dtype=jnp.float64)
-    norms = state_grad_norms(cell, carry0, xs, loss, dtype=jnp.float64)
-    log_norms = state_grad_norms(cell, carry0, xs, loss, dtype=jnp.float64, log_scale=True)
+
+    @jax.jit  # the library traces; the caller jits (one program for all three)
+    def analysis(carry0, xs):
+        return (state_grads(cell, carry0, xs, loss, dtype=jnp.float64),
+                state_grad_norms(cell, carry0, xs, loss, dtype=jnp.float64),
+                state_grad_norms(cell, carry0, xs, loss, dtype=jnp.float64, log_scale=True))
+
+    grads, norms, log_norms = analysis(carry0, xs)
     assert norms.shape == (T,) and norms.dtype == jnp.float64
     # Naive: for each t separately, the gradient of the loss as a function of carry_t alone.
     f, carries = _loss_from_state_at(cell, carry0, xs, loss)
@@ -147,7 +150,8 @@ def test_log_scale_survives_underflow_of_squares():
     a, length, n = 0.1, 35, 4
     cell = lambda s, x: a * s + x  # noqa: E731
     xs = jnp.ones((length, n))
-    log_norms = state_grad_norms(cell, jnp.zeros(n), xs, lambda s: jnp.sum(s[-1]), log_scale=True)
+    log_norms = jax.jit(lambda s0, xs: state_grad_norms(
+        cell, s0, xs, lambda s: jnp.sum(s[-1]), log_scale=True))(jnp.zeros(n), xs)
     expected = np.log10(2.0) - (length - 1 - np.arange(length))
     # 1e-34 is a normal float32, but its square is not: a plain norm would read 0 there.
     np.testing.assert_allclose(np.asarray(log_norms), expected, atol=1e-3)
@@ -156,12 +160,16 @@ def test_log_scale_survives_underflow_of_squares():
 
 def test_weight_grad_contributions_sum_to_gradient_and_match_lecture_terms():
     step_fn, params, carry0, xs, loss = _rnn_problem()
-    norms, per_step = weight_grad_contributions(step_fn, params, carry0, xs, loss,
-                                                return_grads=True)
-    assert norms.shape == (T,) and per_step["W"].shape == (T, H, H)
 
+    @jax.jit
+    def analysis(p, xs):
+        norms, per_step = weight_grad_contributions(step_fn, p, carry0, xs, loss,
+                                                    return_grads=True)
+        return norms, per_step, state_grads(lambda c, x: step_fn(p, c, x), carry0, xs, loss)
+
+    norms, per_step, d_states = analysis(params, xs)
+    assert norms.shape == (T,) and per_step["W"].shape == (T, H, H)
     cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
-    d_states = state_grads(cell, carry0, xs, loss)
 
     @jax.jit
     def references(p, d_states):
@@ -187,7 +195,8 @@ def test_weight_grad_contributions_sum_to_gradient_and_match_lecture_terms():
 
 def test_weight_grad_contributions_lstm_sum_to_gradient():
     step_fn, params, carry0, xs, loss = _lstm_problem()
-    _, per_step = weight_grad_contributions(step_fn, params, carry0, xs, loss, return_grads=True)
+    _, per_step = jax.jit(lambda p: weight_grad_contributions(
+        step_fn, p, carry0, xs, loss, return_grads=True))(params)
     total = jax.jit(jax.grad(lambda p: loss(_rollout(lambda c, x: step_fn(p, c, x), carry0, xs))))(
         params)
     jax.tree.map(lambda s, g: np.testing.assert_allclose(np.asarray(s.sum(0)), np.asarray(g),
@@ -198,7 +207,7 @@ def test_weight_grad_contributions_lstm_sum_to_gradient():
 def test_jacobian_product_norms_match_naive_jacobians(kind):
     step_fn, params, carry0, xs, _ = PROBLEMS[kind]()
     cell = lambda c, x: step_fn(params, c, x)  # noqa: E731
-    norms = jacobian_product_norms(cell, carry0, xs)
+    norms = jax.jit(lambda c0, xs: jacobian_product_norms(cell, c0, xs))(carry0, xs)
     carries = _rollout(cell, carry0, xs)
 
     def final_from(carry_t, t):
@@ -223,13 +232,18 @@ def test_jacobian_products_of_linear_rnn_are_powers_of_w(x64):
     cell = lambda s, x: a * s + x  # noqa: E731
     xs = jnp.ones((length, n))
     powers = length - 1 - np.arange(length)
-    fro = jacobian_product_norms(cell, jnp.zeros(n), xs, dtype=jnp.float64, log_scale=True)
+
+    @jax.jit
+    def norms(s0, xs):
+        return (jacobian_product_norms(cell, s0, xs, dtype=jnp.float64, log_scale=True),
+                jacobian_product_norms(cell, s0, xs, dtype=jnp.float64, ord=2),
+                jacobian_product_norms(cell, s0.astype(jnp.float32), xs.astype(jnp.float32),
+                                       dtype=jnp.float32, log_scale=True))
+
+    fro, spectral, f32 = norms(jnp.zeros(n), xs)
     np.testing.assert_allclose(np.asarray(fro), np.log10(2.0) - 2.0 * powers, atol=1e-9)
-    spectral = jacobian_product_norms(cell, jnp.zeros(n), xs, dtype=jnp.float64, ord=2)
     np.testing.assert_allclose(np.asarray(spectral), a ** powers.astype(np.float64), rtol=1e-9)
     # In float32 the early products underflow to exact zeros (log10 -> -inf): why float64 exists.
-    f32 = jacobian_product_norms(cell, jnp.zeros(n, jnp.float32), xs.astype(jnp.float32),
-                                 dtype=jnp.float32, log_scale=True)
     assert np.isneginf(np.asarray(f32)[0]) and np.isfinite(np.asarray(f32)[-15:]).all()
 
 
@@ -241,7 +255,8 @@ def test_lstm_forget_gate_keeps_gradients_while_tanh_rnn_vanishes():
     xs = jnp.asarray(rng.normal(size=(length, n)), jnp.float32)
     w = jnp.asarray(0.5 * np.linalg.qr(rng.normal(size=(n, n)))[0], jnp.float32)
     rnn = lambda s, x: jnp.tanh(s @ w + x)  # noqa: E731
-    rnn_log = jacobian_product_norms(rnn, jnp.zeros(n), xs, log_scale=True)
+    rnn_log = jax.jit(lambda s0, xs: jacobian_product_norms(rnn, s0, xs, log_scale=True))(
+        jnp.zeros(n), xs)
     assert float(rnn_log[0]) < -8.0  # |tanh'| <= 1 and ||W|| = 0.5: at most 0.5^29 * sqrt(2n)
     cell = LSTMCell(n, forget_bias=6.0)
     carry0 = (jnp.zeros(n), jnp.zeros(n))
@@ -249,7 +264,8 @@ def test_lstm_forget_gate_keeps_gradients_while_tanh_rnn_vanishes():
     params = jax.tree.map(lambda p: 0.1 * p, params)
     params["forget"]["bias"] = jnp.full((n,), 6.0)
     lstm = lambda c, x: cell.apply({"params": params}, c, x)[0]  # noqa: E731
-    lstm_log = jacobian_product_norms(lstm, carry0, xs, log_scale=True)
+    lstm_log = jax.jit(lambda c0, xs: jacobian_product_norms(lstm, c0, xs, log_scale=True))(
+        carry0, xs)
     assert float(lstm_log[0]) > -0.5
     assert bool(jnp.all(jnp.diff(rnn_log) > 0))
 

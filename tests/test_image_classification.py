@@ -1,14 +1,19 @@
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from dl_jax import image_classification
 from dl_jax.data import augment
 from dl_jax.data import image as image_lib
-from experiments.configs import image_classification as ic_config
-from experiments.configs import lenet5 as lenet5_config
+from dl_jax.errors import UserError
+from experiments.image_classification import config as ic_config
+from experiments.image_classification import study as ic_study
+from experiments.lenet5 import config as lenet5_config
+from experiments.lenet5 import study as lenet5_study
+from experiments.mnist1d import config as mnist1d_config
 
 
 def test_warp_identity_shift_and_quarter_turn():
@@ -49,9 +54,13 @@ def test_lenet5_experiment_tiny_run(digits, tmp_path):
     config = lenet5_config.get_config()
     config.update(num_steps=40, warmup_steps=5, log_every_steps=20, eval_every_steps=40,
                   checkpoint_every_steps=40, num_devices=1)
-    result = image_classification.train(config, str(tmp_path))
-    assert result.summary["input_shape"] == [32, 32, 1]
-    assert result.summary["test_accuracy"] > 0.3  # 40 steps already learn something
+    summary = lenet5_study.run(config, str(tmp_path))
+    assert summary["input_shape"] == [32, 32, 1]
+    assert summary["test_accuracy"] > 0.3  # 40 steps already learn something
+    # 'auto' was resolved before the run (banded matmuls on this CPU) and recorded as such.
+    saved = json.load(open(tmp_path / "config.json"))
+    assert saved["model_kwargs"]["conv_form"] == "toeplitz"
+    assert config.model_kwargs.conv_form == "auto"  # the caller's config is left alone
 
 
 def test_resnet20_on_a_catalog_dataset_with_crop_flip(tmp_path):
@@ -61,29 +70,47 @@ def test_resnet20_on_a_catalog_dataset_with_crop_flip(tmp_path):
                   batch_size=8, num_devices=1)
     config.augment_kwargs = {"pad": 4}
     with tfds.testing.mock_data(num_examples=16):
-        result = image_classification.train(config, str(tmp_path))
+        result = ic_study.train(config, str(tmp_path))
     assert result.summary["input_shape"] == [32, 32, 3]
     assert np.isfinite(result.summary["test_loss"])
 
 
 def test_resnet20_cifar10_config_trains_in_bfloat16(tmp_path):
-    from experiments.configs import resnet20_cifar10
-
-    config = resnet20_cifar10.get_config()
+    config = ic_config.get_config("resnet20_cifar10")
     config.update(num_steps=2, log_every_steps=1, eval_every_steps=2, checkpoint_every_steps=2,
-                  batch_size=8, eval_batch_size=8, num_devices=1)
+                  batch_size=8, eval_batch_size=8, num_devices=1, schedule_boundaries=(1,))
     config.model_kwargs.dtype = "bfloat16"
     with tfds.testing.mock_data(num_examples=16):
-        result = image_classification.train(config, str(tmp_path))
+        result = ic_study.train(config, str(tmp_path))
     assert np.isfinite(result.summary["test_loss"])
     for leaf in jax.tree.leaves(result.state.params):
         assert leaf.dtype == jnp.float32
 
 
 def test_unknown_augmentation_is_a_user_error():
-    from dl_jax.errors import UserError
-
     config = ic_config.get_config()
     config.augment = "mixup"
     with pytest.raises(UserError, match="choose one of none, affine, crop_flip"):
-        image_classification.augmentation(config)
+        ic_study.augmentation(config)
+
+
+def test_config_variants():
+    # A variant of the MNIST-1D config names the model: config.py:mlp == --config.model=mlp.
+    by_variant, by_flag = mnist1d_config.get_config("mlp"), mnist1d_config.get_config()
+    by_flag.model = "mlp"
+    assert by_variant.to_dict() == by_flag.to_dict()
+    assert mnist1d_config.get_config().model == "cnn"
+    cifar = ic_config.get_config("resnet20_cifar10")
+    assert (cifar.dataset, cifar.augment, cifar.num_steps) == ("cifar10", "crop_flip", 64000)
+    for get_config in (mnist1d_config.get_config, ic_config.get_config, lenet5_config.get_config):
+        with pytest.raises(UserError, match="unknown variant 'nope'"):
+            get_config("nope")
+
+
+def test_lenet5_study_refuses_other_models(tmp_path):
+    config = lenet5_config.get_config()
+    config.model = "resnet20"
+    with pytest.raises(UserError, match="lenet5 study trains model 'lenet5' only"):
+        lenet5_study.run(config, str(tmp_path))
+    assert not (tmp_path / "config.json").exists()
+

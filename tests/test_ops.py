@@ -317,9 +317,9 @@ def test_conv2d_toeplitz_gradient_with_explicitly_sharded_batch():
 
 def test_conv2d_toeplitz_auto_block_and_bad_block():
     # LeNet-5: C1 has 28 output columns and C3 10, with 5x5 kernels: the divisors nearest 4.
-    assert ops._toeplitz_block(28, 5) == 4
-    assert ops._toeplitz_block(10, 5) == 5
-    assert ops._toeplitz_block(7, 3) == 1 and ops._toeplitz_block(12, 4) == 3
+    assert ops.conv._toeplitz_block(28, 5) == 4
+    assert ops.conv._toeplitz_block(10, 5) == 5
+    assert ops.conv._toeplitz_block(7, 3) == 1 and ops.conv._toeplitz_block(12, 4) == 3
     x, kernel = np.zeros((6, 6, 1)), np.zeros((3, 3, 1, 1))
     for bad in (0, -1, 1.5, "wide", True):
         with pytest.raises(ValueError, match="block"):
@@ -361,3 +361,17 @@ def test_conv1d_and_pool_errors():
         ops.avg_pool(np.zeros((2, 2, 1)), 3)
     with pytest.raises(ValueError, match="padding"):
         ops.max_pool(np.zeros((4, 4, 1)), 2, padding=-1)
+
+
+@pytest.mark.parametrize("pool", [ops.max_pool, ops.max_pool_reference])
+def test_max_pool_refuses_padding_over_half_the_window(pool):
+    # PyTorch's rule: with more padding a border window could hold only -inf padding.
+    x = np.arange(16.0).reshape(4, 4, 1)
+    assert pool(x, 3, stride=1, padding=1).shape == (4, 4, 1)
+    assert np.all(np.isfinite(pool(x, (2, 3), stride=1, padding=1)))
+    with pytest.raises(ValueError, match="at most half the window"):
+        pool(x, 3, stride=1, padding=2)
+    with pytest.raises(ValueError, match="at most half the window"):
+        pool(x, (3, 1), stride=1, padding=1)
+    # Average pooling counts padded zeros and has no such limit.
+    assert ops.avg_pool(x, 3, stride=1, padding=2).shape == (6, 6, 1)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dl_jax import rbm
+from dl_jax.rbm import sampling
 
 
 def all_states(n):
@@ -356,7 +357,7 @@ def test_data_parallel_threefry_devices_draw_different_samples():
 
 @pytest.mark.parametrize("size", [1, 2, 5, 64, 1000, 4097])
 def test_hash_permutation_is_a_permutation(size):
-    order = np.asarray(rbm._hash_permutation(jnp.asarray([7, 11], jnp.uint32), size))
+    order = np.asarray(sampling._hash_permutation(jnp.asarray([7, 11], jnp.uint32), size))
     assert order.dtype == np.int32
     np.testing.assert_array_equal(np.sort(order), np.arange(size))
 
@@ -365,7 +366,7 @@ def test_hash_permutation_looks_uniform():
     # Over 4,000 seed pairs each of 8 rows must land in each of 8 positions ~500 times; a chi-square
     # test with 49 degrees of freedom (p = 1e-4 threshold 94.4) catches a biased or seed-blind
     # network, and different seeds must give different orders.
-    permute = jax.jit(jax.vmap(lambda seeds: rbm._hash_permutation(seeds, 8)))
+    permute = jax.jit(jax.vmap(lambda seeds: sampling._hash_permutation(seeds, 8)))
     seeds = jax.random.bits(jax.random.key(0), (4000, 2), jnp.uint32)
     orders = np.asarray(permute(seeds))
     counts = np.zeros((8, 8))
@@ -453,8 +454,8 @@ def test_gaussian_ais_log_partition_within_a_tenth_of_a_nat():
 
 @pytest.mark.parametrize("sampler", ["threefry", "hash"])
 def test_gaussian_visible_samples_are_unit_variance_normals(sampler):
-    randomness = rbm._draw_randomness(jax.random.key(5), (), sampler)
-    draws = np.asarray(rbm._normal(randomness, (200, 500), jnp.float32, sampler)).ravel()
+    randomness = sampling._draw_randomness(jax.random.key(5), (), sampler)
+    draws = np.asarray(sampling._normal(randomness, (200, 500), jnp.float32, sampler)).ravel()
     # 100,000 draws; every bound is about 5 standard errors of its statistic.
     assert abs(draws.mean()) < 0.016 and abs(draws.var() - 1.0) < 0.023
     assert abs(np.mean(draws**4) - 3.0) < 0.16  # Gaussian kurtosis; std error sqrt(96 / n)

@@ -1,4 +1,5 @@
-"""Recurrent cells, fast layers, masking, bidirectionality and heads (dl_jax.models.recurrent)."""
+"""Recurrent cells, fast layers, masking, bidirectionality and heads (dl_jax.models.recurrent),
+and the registered family dl_jax.models.sequence.RecurrentNet."""
 
 import flax.linen as nn
 import jax
@@ -7,6 +8,8 @@ import numpy as np
 import optax
 import pytest
 
+from dl_jax.errors import UserError
+from dl_jax.models import get_model
 from dl_jax.models import recurrent as rec
 
 B, T, D, H = 3, 7, 4, 5
@@ -174,6 +177,8 @@ def test_initial_carry_continues_a_sequence_and_layers_stack():
 
 
 def test_unroll_choice_and_unrolled_scan_is_the_same_function():
+    assert rec.default_unroll("cpu") == 1 and rec.default_unroll("gpu") == 16
+    assert rec.default_unroll("tpu") == 16
     assert rec.choose_unroll(1000, 16) == 10  # a divisor: no remainder copies of the body
     assert rec.choose_unroll(100, 16) == 10
     assert rec.choose_unroll(10, 16) == 10
@@ -344,3 +349,93 @@ def test_recurrent_classifier_overfits_a_batch():
     assert float(losses[-1]) < 0.05 < float(losses[0])
     predictions = jnp.argmax(jax.jit(model.apply)({"params": params}, x, train=True), -1)
     np.testing.assert_array_equal(np.asarray(predictions), y)
+
+
+def test_models_never_read_the_backend_while_tracing(monkeypatch):
+    def no_backend(*args, **kwargs):
+        raise AssertionError("jax.default_backend() read while tracing a model")
+
+    monkeypatch.setattr(jax, "default_backend", no_backend)
+    for cell in ("rnn", "gru", "lstm"):
+        for kwargs in ({}, {"readout": "last", "bidirectional": False, "unroll": 16}):
+            model = get_model(cell, 3, **kwargs)
+            variables = jax.eval_shape(model.init, KEY, jnp.zeros((2, 9)))
+            jax.eval_shape(jax.grad(lambda v, m=model: jnp.sum(m.apply(v, jnp.zeros((2, 9))))),
+                           variables)
+
+
+# Parameter trees of the registered family, pinned: Flax derives the initial values from these
+# module names, so a rename would silently change every result of the studies that train them.
+TREES = {
+    "flatten": {"Dense:head", "forward/layer_0", "backward/layer_0"},
+    "flatten_uni": {"Dense:head", "forward/layer_0"},
+    "last": {"Dense:head", "encoder/layer_0"},
+    "last_bi2": {"Dense:head", "forward_0/layer_0", "backward_0/layer_0", "forward_1/layer_0",
+                 "backward_1/layer_0"},
+    "every_step": {"Dense:head", "encoder/layer_0", "encoder/layer_1"},
+}
+READOUT_KWARGS = {
+    "flatten": {},
+    "flatten_uni": {"bidirectional": False},
+    "last": {"readout": "last", "bidirectional": False},
+    "last_bi2": {"readout": "last", "num_layers": 2},
+    "every_step": {"readout": "every_step", "bidirectional": False, "num_layers": 2,
+                   "vocab_size": 5},
+}
+
+
+def _module_paths(params):
+    paths = set()
+    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
+        names = [p.key for p in path]
+        if names[0] == "head":
+            paths.add("Dense:head")
+        else:
+            paths.add("/".join(names[:2]))
+    return paths
+
+
+@pytest.mark.parametrize("variant", sorted(TREES))
+def test_recurrent_net_parameter_trees_and_output_shapes(variant):
+    model = get_model("gru", 3, features=4, **READOUT_KWARGS[variant])
+    x = (jnp.asarray(np.arange(2 * 6).reshape(2, 6) % 5) if variant == "every_step"
+         else jnp.zeros((2, 6)))
+    shapes = jax.eval_shape(model.init, KEY, x)["params"]
+    assert _module_paths(shapes) == TREES[variant]
+    out = jax.eval_shape(model.apply, {"params": shapes}, x)
+    assert out.shape == ((2, 6, 3) if variant == "every_step" else (2, 3))
+
+
+def test_recurrent_net_readouts_compute_what_they_say():
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(B, T)), jnp.float32)
+    last = get_model("lstm", 2, features=H, readout="last", bidirectional=False)
+    every = get_model("lstm", 2, features=H, readout="every_step", bidirectional=False)
+    flat = get_model("lstm", 2, features=H, bidirectional=False)
+    params = jax.jit(last.init)(KEY, x)["params"]
+
+    @jax.jit
+    def run(p):
+        outputs = rec.LSTM(H).apply({"params": p["encoder"]}, x[..., None])
+        flat_params = {"forward": p["encoder"],
+                       "head": {"kernel": jnp.tile(p["head"]["kernel"], (T, 1)),
+                                "bias": p["head"]["bias"]}}
+        return (outputs, last.apply({"params": p}, x), every.apply({"params": p}, x),
+                flat.apply({"params": flat_params}, x))
+
+    outputs, y_last, y_every, y_flat = run(params)
+    head = params["head"]
+    np.testing.assert_allclose(np.asarray(y_last), np.asarray(y_every[:, -1]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(y_every),
+                               np.asarray(outputs @ head["kernel"] + head["bias"]), rtol=1e-5,
+                               atol=1e-6)
+    # Flatten with the head kernel tiled over time = the sum over steps of every step's logits.
+    np.testing.assert_allclose(np.asarray(y_flat),
+                               np.asarray((outputs @ head["kernel"]).sum(1) + head["bias"]),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_recurrent_net_refuses_bad_arguments_naming_the_choices():
+    with pytest.raises(UserError, match="readout must be one of flatten, last, every_step"):
+        get_model("gru", 3, readout="mean")
+    with pytest.raises(UserError, match="no argument 'hidden'"):
+        get_model("lstm", 3, hidden=4)

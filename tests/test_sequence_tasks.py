@@ -1,4 +1,5 @@
-"""Adding problem and copy task (dl_jax.sequence_tasks): data layout, metrics, tiny runs."""
+"""Adding problem and copy task: data (dl_jax.data.synthetic), objectives, baselines, tiny runs
+(experiments.adding_problem, experiments.copy_task)."""
 
 import json
 import math
@@ -6,13 +7,15 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
-from dl_jax import sequence_tasks as st
+from dl_jax.data import synthetic as st
 from dl_jax.errors import UserError
-from dl_jax.training.trainer import default_config
+from experiments.adding_problem import config as adding_config
+from experiments.adding_problem import study as adding
+from experiments.copy_task import config as copy_config
+from experiments.copy_task import study as copy
 
 
 def test_adding_sequences_have_two_markers_one_per_half_and_the_sum_target():
@@ -48,7 +51,7 @@ def test_adding_data_is_a_pure_function_of_the_key_and_splits_differ():
 def test_within_tolerance_metric_matches_a_hand_computation():
     outputs = jnp.array([[1.0], [1.05], [0.97], [0.5], [0.25]])
     targets = jnp.array([1.02, 1.0, 1.0, 0.5399, 0.2099])
-    metrics = st.adding_per_example(outputs, targets)
+    metrics = adding.adding_per_example(outputs, targets)
     # |errors| = 0.02, 0.05, 0.03, 0.0399, 0.0401 -> inside, outside, inside, inside, outside.
     np.testing.assert_array_equal(metrics["within_0.04"], [1.0, 0.0, 1.0, 1.0, 0.0])
     np.testing.assert_allclose(metrics["squared_error"],
@@ -57,14 +60,14 @@ def test_within_tolerance_metric_matches_a_hand_computation():
 
 
 def test_constant_baseline_by_hand_and_in_theory():
-    hand = st.constant_baseline(np.array([1.0, 1.03, 0.5, 1.5]))
+    hand = adding.constant_baseline(np.array([1.0, 1.03, 0.5, 1.5]))
     assert hand["mse"] == pytest.approx((0.03**2 + 0.25 + 0.25) / 4)
     assert hand["within_0.04"] == 0.5
     _, targets = st.adding_problem(jax.random.key(1), 40_000, 4)
-    measured = st.constant_baseline(targets)
-    assert measured["mse"] == pytest.approx(st.ADDING_CONSTANT_MSE, abs=0.005)
-    assert measured["within_0.04"] == pytest.approx(st.ADDING_CONSTANT_WITHIN, abs=0.006)
-    assert st.ADDING_CONSTANT_WITHIN == pytest.approx(0.0784)
+    measured = adding.constant_baseline(targets)
+    assert measured["mse"] == pytest.approx(adding.ADDING_CONSTANT_MSE, abs=0.005)
+    assert measured["within_0.04"] == pytest.approx(adding.ADDING_CONSTANT_WITHIN, abs=0.006)
+    assert adding.ADDING_CONSTANT_WITHIN == pytest.approx(0.0784)
 
 
 def test_copy_task_layout():
@@ -85,7 +88,7 @@ def test_copy_objective_perfect_and_memoryless_predictions():
     k, d, a = 3, 4, 8
     inputs, targets = st.copy_task(jax.random.key(2), 16, k, d, alphabet=a)
     vocab = st.copy_vocab_size(a)
-    objective = st.copy_objective(k)
+    objective = copy.copy_objective(k)
     perfect = objective.per_example(50.0 * jax.nn.one_hot(targets, vocab), jnp.asarray(targets))
     np.testing.assert_allclose(perfect["symbol_accuracy"], 1.0)
     np.testing.assert_allclose(perfect["sequence_accuracy"], 1.0)
@@ -95,54 +98,77 @@ def test_copy_objective_perfect_and_memoryless_predictions():
     logits[:, :k + d, st.BLANK] = 0.0
     logits[:, k + d:, 1:a + 1] = 0.0
     blind = objective.per_example(jnp.asarray(logits), jnp.asarray(targets))
-    baseline = st.copy_memoryless_baseline(k, d, a)
+    baseline = copy.copy_memoryless_baseline(k, d, a)
     np.testing.assert_allclose(blind["symbol_cross_entropy"], math.log(a), rtol=1e-5)
     np.testing.assert_allclose(blind["loss"], baseline["loss"], rtol=1e-5)
     assert baseline["symbol_accuracy"] == 1 / a
 
 
+SHORT = {"num_steps": 200, "log_every_steps": 100, "eval_every_steps": 200,
+         "checkpoint_every_steps": 200}
+
+
+def _short(config, **overrides):
+    """The study's own config, shortened (fields are set through the locked-config API)."""
+    for key, value in {**SHORT, **overrides}.items():
+        setattr(config, key, value)
+    return config
+
+
 def _adding_config(**overrides):
-    config = default_config()
-    config.dataset = "adding"
-    config.model = "lstm"
-    config.model_kwargs = ml_collections.ConfigDict({"features": 16, "num_layers": 1})
-    config.seq_len = 6
-    config.num_train = 4096
-    config.num_test = 500
-    config.data_seed = 0
-    config.learning_rate = 1e-2
-    config.grad_clip_norm = 1.0
-    config.batch_size = 64
-    config.eval_batch_size = 500
-    config.num_steps = 200
-    config.log_every_steps = 100
-    config.eval_every_steps = 200
-    config.checkpoint_every_steps = 200
-    config.parallel = "none"
-    config.num_devices = 1
+    config = _short(adding_config.get_config(), seq_len=6, num_train=4096, num_test=500,
+                    batch_size=64, eval_batch_size=500)
+    config.model_kwargs.features = 16
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
 
 
 def test_adding_run_learns_a_short_sequence_and_records_the_baseline(tmp_path):
-    summary = st.run_adding_problem(_adding_config(), str(tmp_path))
+    summary = adding.run(_adding_config(), str(tmp_path))
     assert summary["baseline_test_mse"] == pytest.approx(1 / 6, abs=0.03)
     assert summary["test_squared_error"] < 0.2 * summary["baseline_test_mse"]
     assert summary["beats_baseline"]
     assert 0.0 <= summary["test_within_0.04"] <= 1.0
     with open(os.path.join(tmp_path, "summary.json")) as f:
         assert json.load(f)["solved"] == summary["solved"]
-    with pytest.raises(UserError, match="model"):
-        st.run_adding_problem(_adding_config(model="transformer"), str(tmp_path / "other"))
+    with open(os.path.join(tmp_path, "config.json")) as f:  # unroll resolved for this backend
+        assert json.load(f)["model_kwargs"]["unroll"] == 1
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("model", "mlp", "choose one of gru, lstm, rnn"),
+    ("dataset", "mnist1d", "choose config.dataset='adding'"),
+])
+def test_adding_run_refuses_another_model_or_dataset(tmp_path, field, value, message):
+    with pytest.raises(UserError, match=message):
+        adding.run(_adding_config(**{field: value}), str(tmp_path))
+    assert not os.listdir(tmp_path)  # refused before anything is written
+
+
+def test_config_variants_name_the_model():
+    assert adding_config.get_config("gru").model == "gru"
+    assert copy_config.get_config("rnn").model == "rnn"
+    for module in (adding_config, copy_config):
+        with pytest.raises(UserError, match="choose one of lstm, gru, rnn"):
+            module.get_config("transformer")
 
 
 def test_copy_run_end_to_end(tmp_path):
-    config = _adding_config(num_steps=20, log_every_steps=10, eval_every_steps=20,
-                            checkpoint_every_steps=20, model="gru", num_test=64)
-    config.num_symbols, config.delay, config.alphabet = 3, 2, 4
-    summary = st.run_copy_task(config, str(tmp_path))
+    config = _short(copy_config.get_config("gru"), num_steps=20, log_every_steps=10,
+                    eval_every_steps=20, checkpoint_every_steps=20, num_train=4096, num_test=64,
+                    batch_size=64, num_symbols=3, delay=2, alphabet=4)
+    config.model_kwargs.features = 16
+    assert config.model_kwargs.vocab_size == 6  # follows the alphabet: blank, 4 symbols, marker
+    summary = copy.run(config, str(tmp_path))
     assert summary["sequence_length"] == 8
     assert summary["baseline_symbol_accuracy"] == 0.25
     for name in ("test_symbol_accuracy", "test_symbol_cross_entropy", "test_sequence_accuracy"):
         assert np.isfinite(summary[name])
+    config.dataset = "adding"
+    with pytest.raises(UserError, match="choose config.dataset='copy'"):
+        copy.run(config, str(tmp_path / "other"))
+    config.dataset = "copy"
+    config.model_kwargs.vocab_size = 5
+    with pytest.raises(UserError, match="vocab_size must be alphabet"):
+        copy.run(config, str(tmp_path / "other"))

@@ -1,8 +1,8 @@
 """Per-example training augmentations: ``augment(keys[N], images[N, H, W, C]) -> images``.
 
-They run inside the jitted train step (see ``dl_jax.steps.make_train_step``), one key per example
-derived from the example's position in the global batch, so augmentation is reproducible and does
-not depend on the number of devices.
+They run inside the jitted train step (see ``dl_jax.training.steps.make_train_step``), one key
+per example derived from the example's position in the global batch, so augmentation is
+reproducible and does not depend on the number of devices.
 """
 
 from __future__ import annotations

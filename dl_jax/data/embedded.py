@@ -1,6 +1,6 @@
 """Datasets that ship inside packages, written as TFDS builders so they load like the catalog.
 
-Both are generated locally on first use (no network) into the TFDS data_dir as ArrayRecord files
+All are generated locally on first use (no network) into the TFDS data_dir as ArrayRecord files
 and then read back through `as_data_source()`, exactly like a prepared catalog dataset.
 
 * ``mnist1d``: Greydanus (2020), "Scaling down deep learning", produced by the ``mnist1d``
@@ -10,6 +10,9 @@ and then read back through `as_data_source()`, exactly like a prepared catalog d
   0..16 stored as uint8. The held-out split is fixed: ``train_test_split(test_size=0.2,
   stratify=labels, random_state=0)`` gives 1,437 train / 360 test examples with every class
   represented in proportion.
+
+* ``numbers_translation/<lang>``: English sentences of numbers in words and their French (``fr``)
+  or Vietnamese (``vi``) translation (chapter 4), from ``dl_jax.data.translation.generate_pairs``.
 
 Only numpy and tensorflow_datasets are needed here; mnist1d and scikit-learn are imported when a
 builder generates its data.
@@ -94,4 +97,42 @@ class Digits(tfds.core.GeneratorBasedBuilder):
             yield index, {"image": image, "label": int(label)}
 
 
-EMBEDDED_BUILDERS = {"mnist1d": Mnist1d, "digits": Digits}
+class NumbersTranslation(tfds.core.GeneratorBasedBuilder):
+    """Numbers in words, English -> French / Vietnamese (num2words), held-out numbers in test."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "20,000 train (seed 0) / 1,000 test (seed 1) pairs, <= 120 tokens."}
+    BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=lang) for lang in ("fr", "vi")]
+
+    def _info(self):
+        lang = self.builder_config.name
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="Sentences of 1-8 numbers written out in words joined by connectives.",
+            features=tfds.features.FeaturesDict(
+                {"en": tfds.features.Text(), lang: tfds.features.Text()}
+            ),
+            supervised_keys=("en", lang),
+            homepage="https://github.com/savoirfairelinux/num2words",
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        from dl_jax.data import translation
+
+        lang = self.builder_config.name
+        return {
+            "train": self._generate_examples(translation.generate_pairs(
+                translation.NUM_TRAIN, lang, held_out=False, seed=0)),
+            "test": self._generate_examples(translation.generate_pairs(
+                translation.NUM_TEST, lang, held_out=True, seed=1)),
+        }
+
+    def _generate_examples(self, pairs):
+        lang = self.builder_config.name
+        for index, (english, foreign) in enumerate(pairs):
+            yield index, {"en": english, lang: foreign}
+
+
+EMBEDDED_BUILDERS = {"mnist1d": Mnist1d, "digits": Digits,
+                     "numbers_translation": NumbersTranslation}

@@ -5,12 +5,16 @@ MLP 68 %, CNN 94 %, GRU 91 %. Shapes follow the paper's reference models: an MLP
 layers of 100 ReLU units, and a CNN of three stride-2 1-D convolutions with 25 channels
 (kernels 5, 3, 3, padding 1) and a linear read-out of the flattened 25 x 5 features.
 
-Every classifier in dl_jax has the same call: ``model.apply(variables, x, train=...) -> logits``.
+Registered as ``logistic``, ``mlp`` and ``conv1d`` (alias ``cnn``, the name earlier commands
+use). Every classifier in dl_jax has the same call:
+``model.apply(variables, x, train=...) -> logits``.
 """
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from dl_jax.models import layers
 
 # PyTorch's default initialisation, which the paper's reference models used: weights and biases
 # uniform in +-1/sqrt(fan_in) (kaiming_uniform with a=sqrt(5)). It has a third of the variance
@@ -74,20 +78,23 @@ class MLP(nn.Module):
       hidden_sizes: widths of the hidden layers.
       residual: skip connections around equal-width hidden layers.
       init_style: ``'torch'`` or ``'flax'`` (see ``LogisticRegression``).
+      dropout_rate: dropout after each hidden activation (before the skip connection), active
+        only with ``train=True`` (rng stream ``'dropout'``); 0 (the default) is the plain MLP.
     """
 
     num_classes: int
     hidden_sizes: tuple[int, ...] = (100, 100)
     residual: bool = True
     init_style: str = "torch"
+    dropout_rate: float = 0.0
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         """Returns logits (N, num_classes) for inputs (N, ...)."""
-        del train
         x = x.reshape((x.shape[0], -1))
         for width in self.hidden_sizes:
             h = nn.relu(_dense(width, x.shape[-1], self.init_style)(x))
+            h = layers.Dropout(self.dropout_rate, deterministic=not train)(h)
             x = x + h if self.residual and x.shape[-1] == width else h
         return _dense(self.num_classes, x.shape[-1], self.init_style)(x)
 

@@ -41,6 +41,20 @@ def config_path(study: str) -> str:
     return os.path.join(EXPERIMENTS_DIR, study, "config.py")
 
 
+def size_cpu_thread_pool(environ=os.environ) -> None:
+    """Gives XLA's CPU client enough threads for the CPU devices requested (before jax starts).
+
+    With ``JAX_NUM_CPU_DEVICES=N`` every collective needs N device programs running at once,
+    but the CPU client runs them on a pool of as many threads as there are cores. On a 2-core
+    machine 4 devices then deadlock in the all-reduce (XLA aborts after its 40 s rendezvous
+    timeout: "only 3 of 4 arrived"). ``PJRT_NPROC`` sizes that pool; 4 threads per device
+    removed the deadlock in every stress run here (see README). An explicit value is kept.
+    """
+    devices = int(environ.get("JAX_NUM_CPU_DEVICES", "1") or 1)
+    if devices > 1 and "PJRT_NPROC" not in environ:
+        environ["PJRT_NPROC"] = str(max(os.cpu_count() or 1, 4 * devices))
+
+
 def define_flags(study: str):
     """Defines ``--workdir`` and ``--config`` (default ``experiments/<study>/config.py``).
 
@@ -159,6 +173,7 @@ def main(run: Callable[[object, str], dict], study: str) -> None:
     ``run`` returns the summary dict; an empty dict means the run stopped before its end
     (exit status ``STOPPED_EXIT_CODE``).
     """
+    size_cpu_thread_pool()
     if any(a in ("-h", "--help", "--helpshort", "-help") for a in sys.argv[1:]):
         print(_help_text(study, sys.argv[1:]))
         sys.exit(0)

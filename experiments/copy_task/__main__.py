@@ -1,21 +1,6 @@
-"""The copy task (Hochreiter & Schmidhuber, 1997; Arjovsky et al., 2016 form), small.
-
-    python -m experiments.copy_task --workdir=/tmp/copy_lstm
-
-See experiments/configs/copy_task.py for the expected results.
-"""
-
+"""python -m experiments.copy_task --workdir=DIR [--config.key=value ...] (see README.md)."""
 from experiments.common import cli
-from dl_jax.sequence_tasks import run_copy_task
-
-_WORKDIR, _CONFIG = cli.define_flags("copy_task")
-
-
-def main(argv):
-    """Trains one model on the copy task and reports it beside the memoryless baseline."""
-    del argv
-    cli.report(run_copy_task(_CONFIG.value, _WORKDIR.value), _WORKDIR.value)
-
+from experiments.copy_task.study import run
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.main(run, "copy_task")

@@ -12,8 +12,8 @@ so ``sigma_max(W) < 1`` is *sufficient* for the gradient to vanish geometrically
 ``dc_t/dc_{t-1} ~ diag(f_t)`` (the lecture's approximation), so the per-step rate follows the
 forget gate: a large forget-gate bias (``f ~ 1``) keeps the gradient alive, a negative one kills it.
 
-``run_gradient_norm_study`` measures, per setting and per sequence, in float64 and as log10 (so
-vanished gradients read e.g. ``-60`` rather than ``0``):
+``run`` measures, per setting and per sequence, in float64 and as log10 (so vanished gradients
+read e.g. ``-60`` rather than ``0``):
 
 * ``state``: ``log10 ||dE/ds_t||`` (``dl_jax.gradients.state_grad_norms``; for the LSTM the carry
   is ``(c, h)``),
@@ -23,14 +23,14 @@ vanished gradients read e.g. ``-60`` rather than ``0``):
   LSTM),
 
 all indexed by distance ``k = T - 1 - t``, and fits the per-step rate (slope of ``log10`` norm vs
-``k``). The outputs: ``grad_norms.npz``, ``rnn_spectral_sweep.png``, ``lstm_forget_bias_sweep.png``,
-``rnn_vs_lstm.png``, ``metrics.jsonl`` (one record per setting) and ``summary.json``.
+``k``). Each model type's analysis is one jitted function of its parameters (``rnn_log_norms``,
+``lstm_log_norms``), compiled once for the whole sweep. The outputs: ``grad_norms.npz``,
+``rnn_spectral_sweep.png``, ``lstm_forget_bias_sweep.png``, ``rnn_vs_lstm.png``,
+``metrics.jsonl`` (one record per setting) and ``summary.json``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
 import time
@@ -39,14 +39,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dl_jax.training import writers
 from dl_jax.errors import UserError
-from dl_jax.gradients import jacobian_product_norms, state_grad_norms, weight_grad_contributions
+from dl_jax.gradients import (
+    MATRIX_KINDS,
+    bound_margin,
+    by_distance,
+    fit_rate,
+    jacobian_product_norms,
+    matrix_spectrum,
+    rnn_step,
+    scaled_recurrent_matrix,
+    state_grad_norms,
+    weight_grad_contributions,
+)
 from dl_jax.models.recurrent import LSTMCell
+from dl_jax.training import writers
 
 Array = jax.Array
 
-MATRIX_KINDS = ("orthogonal", "gaussian")
 # A norm that fell by more than this many decades over the sequence has vanished; one whose
 # per-step rate is within this many decades per step of zero is "alive".
 VANISHED_DECADES = 10.0
@@ -55,65 +65,9 @@ ALIVE_RATE = 0.01
 BOUND_TOLERANCE = 1e-9
 
 
-@contextlib.contextmanager
-def float64():
-    """Enables 64-bit JAX inside the block and restores the previous setting afterwards."""
-    previous = bool(jax.config.jax_enable_x64)
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
-
-
-# ---------------------------------------------------------------------------------------------
-# Recurrent matrices with a prescribed largest singular value.
-# ---------------------------------------------------------------------------------------------
-
-
-def scaled_recurrent_matrix(key: Array, size: int, sigma_max: float,
-                            kind: str = "orthogonal") -> np.ndarray:
-    """A ``size x size`` matrix whose largest singular value is exactly ``sigma_max``.
-
-    Args:
-      key: typed PRNG key.
-      size: hidden size ``h``.
-      sigma_max: the requested largest singular value (> 0).
-      kind: ``'orthogonal'`` (``sigma_max`` times a Haar-random orthogonal matrix: every singular
-        value and every eigenvalue modulus equals ``sigma_max``) or ``'gaussian'`` (i.i.d. normal
-        entries rescaled by ``sigma_max / sigma_max(G)``: the spectral radius is then about half
-        of ``sigma_max``, circular vs quarter-circle law).
-
-    Returns:
-      float64 numpy array ``(size, size)``.
-    """
-    if sigma_max <= 0:
-        raise ValueError(f"sigma_max must be positive, got {sigma_max}")
-    gaussian = np.asarray(jax.random.normal(key, (size, size), jnp.float32), np.float64)
-    if kind == "orthogonal":
-        q, r = np.linalg.qr(gaussian)
-        # Sign fix so Q is Haar-distributed (Mezzadri, 2007).
-        return sigma_max * q * np.sign(np.diag(r))[None, :]
-    if kind == "gaussian":
-        return gaussian * (sigma_max / np.linalg.norm(gaussian, 2))
-    raise ValueError(f"kind must be one of {MATRIX_KINDS}, got {kind!r}")
-
-
-def matrix_spectrum(w: np.ndarray) -> dict[str, float]:
-    """Largest singular value and spectral radius (largest eigenvalue modulus) of ``w``."""
-    w = np.asarray(w, np.float64)
-    return {"sigma_max": float(np.linalg.norm(w, 2)),
-            "spectral_radius": float(np.max(np.abs(np.linalg.eigvals(w))))}
-
-
 # ---------------------------------------------------------------------------------------------
 # Per-sequence gradient norms (float64, log10), one compiled program per model type.
 # ---------------------------------------------------------------------------------------------
-
-
-def rnn_step(params: dict, state: Array, x_t: Array) -> Array:
-    """The lecture's ``s_t = tanh(U x_t + W s_{t-1})`` (matrix times column vector)."""
-    return jnp.tanh(params["U"] @ x_t + params["W"] @ state)
 
 
 def _final_readout(readout: Array, hidden_of_carry):
@@ -200,39 +154,6 @@ def lstm_log_norms(params: dict, readout: Array, xs: Array) -> dict[str, Array]:
     return jax.vmap(one)(xs)
 
 
-def by_distance(per_time: np.ndarray) -> np.ndarray:
-    """Reorders a ``(..., T)`` array indexed by time ``t`` to distance ``k = T - 1 - t``."""
-    return np.asarray(per_time)[..., ::-1]
-
-
-def fit_rate(log10_norms: np.ndarray) -> tuple[float, float]:
-    """Least-squares line ``log10 norm ~ intercept + rate * k`` over the finite entries.
-
-    Args:
-      log10_norms: ``(T,)`` or ``(batch, T)`` indexed by distance ``k`` (every row is used).
-
-    Returns:
-      ``(rate, intercept)``: ``rate`` in decades per step (< 0 decays, > 0 grows).
-    """
-    values = np.atleast_2d(np.asarray(log10_norms, np.float64))
-    distance = np.broadcast_to(np.arange(values.shape[-1]), values.shape)
-    finite = np.isfinite(values)
-    rate, intercept = np.polyfit(distance[finite], values[finite], 1)
-    return float(rate), float(intercept)
-
-
-def bound_margin(log10_norms: np.ndarray, sigma_max: float, log10_start: float = 0.0) -> float:
-    """Largest excess (decades) of ``log10 norm`` over ``log10_start + k log10 sigma_max``.
-
-    A result ``<= 0`` (up to rounding) means ``norm_k <= 10^log10_start sigma_max^k`` for every
-    distance ``k`` and every sequence.
-    """
-    values = np.atleast_2d(np.asarray(log10_norms, np.float64))
-    bound = log10_start + np.arange(values.shape[-1]) * math.log10(sigma_max)
-    finite = np.isfinite(values)
-    return float(np.max(np.where(finite, values - bound, -np.inf)))
-
-
 def _mean_log(values: np.ndarray) -> np.ndarray:
     """Mean over sequences of log10 norms (a geometric mean of the norms)."""
     return np.mean(np.asarray(values, np.float64), axis=0)
@@ -262,31 +183,8 @@ def _describe(norms: dict[str, np.ndarray]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The experiment.
+# The sweeps.
 # ---------------------------------------------------------------------------------------------
-
-
-def default_study_config():
-    """Fields of the gradient-norm study (``experiments/configs/gradient_norms.py`` uses them)."""
-    import ml_collections
-
-    config = ml_collections.ConfigDict()
-    config.seed = 0
-    config.seq_len = 200
-    config.hidden_size = 32
-    config.input_size = 8
-    config.num_sequences = 8
-    # Inputs x_t ~ N(0, I); U has entries N(0, input_scale^2 / input_size), so U x_t has
-    # standard deviation input_scale per unit. A weak drive keeps tanh' near 1 for sigma_max <= 1,
-    # so the measured rates sit near the bound; at 1.0 saturation makes every rate steeper.
-    config.input_scale = 0.1
-    config.sigma_values = (0.5, 0.75, 0.9, 1.0, 1.1, 1.5, 2.0)
-    config.matrix_kinds = ("orthogonal", "gaussian")
-    config.forget_biases = (-2.0, 0.0, 1.0, 3.0, 5.0)
-    config.compare_sigma = 1.0
-    config.compare_kind = "orthogonal"
-    config.compare_biases = (1.0, 5.0)
-    return config
 
 
 def _validate(config) -> None:
@@ -397,18 +295,27 @@ def pascanu_checks(rnn_records: list[dict], lstm_records: list[dict]) -> dict:
     return checks
 
 
-def _plot(workdir: str, config, rnn_records, lstm_records, arrays) -> list[str]:
+# ---------------------------------------------------------------------------------------------
+# Figures (matplotlib, through experiments.common.plots).
+# ---------------------------------------------------------------------------------------------
+
+
+def _colors(name: str, stop: float, count: int):
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return matplotlib.colormaps[name](np.linspace(0.0, stop, count))
+
+
+def _plot_rnn_sweep(path: str, config, rnn_records, arrays) -> None:
+    from matplotlib.figure import Figure
+
+    from experiments.common.plots import save_figure
 
     distance = np.arange(config.seq_len)
-    written = []
-
     kinds = list(config.matrix_kinds)
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.8), squeeze=False)
-    colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(config.sigma_values)))
+    fig = Figure(figsize=(6.5 * len(kinds), 4.8))
+    axes = fig.subplots(1, len(kinds), squeeze=False)
+    colors = _colors("viridis", 0.9, len(config.sigma_values))
     for ax, kind in zip(axes[0], kinds, strict=True):
         for color, sigma in zip(colors, config.sigma_values, strict=True):
             record = next(r for r in rnn_records if r["kind"] == kind
@@ -424,10 +331,18 @@ def _plot(workdir: str, config, rnn_records, lstm_records, arrays) -> list[str]:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(_save(fig, workdir, "rnn_spectral_sweep.png"))
+    save_figure(fig, path, dpi=110)
 
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    colors = plt.cm.plasma(np.linspace(0.0, 0.85, len(config.forget_biases)))
+
+def _plot_forget_bias_sweep(path: str, config, lstm_records, arrays) -> None:
+    from matplotlib.figure import Figure
+
+    from experiments.common.plots import save_figure
+
+    distance = np.arange(config.seq_len)
+    fig = Figure(figsize=(7, 4.8))
+    ax = fig.subplots()
+    colors = _colors("plasma", 0.85, len(config.forget_biases))
     for color, record in zip(colors, lstm_records, strict=True):
         bias = record["forget_bias"]
         ax.plot(distance, _mean_log(arrays[f"lstm_bias{bias:g}_state"]), color=color,
@@ -439,9 +354,17 @@ def _plot(workdir: str, config, rnn_records, lstm_records, arrays) -> list[str]:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(_save(fig, workdir, "lstm_forget_bias_sweep.png"))
+    save_figure(fig, path, dpi=110)
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+
+def _plot_rnn_vs_lstm(path: str, config, arrays) -> None:
+    from matplotlib.figure import Figure
+
+    from experiments.common.plots import save_figure
+
+    distance = np.arange(config.seq_len)
+    fig = Figure(figsize=(17, 4.8))
+    axes = fig.subplots(1, 3)
     names = (("state", "log10 ||∂E/∂s_t||"), ("jacobian", "log10 ||∂s_{T-1}/∂s_t||₂"),
              ("weight", "log10 ||step-t term of ∂E/∂W||"))
     curves = [(f"RNN {config.compare_kind} σmax={config.compare_sigma:g}",
@@ -456,40 +379,28 @@ def _plot(workdir: str, config, rnn_records, lstm_records, arrays) -> list[str]:
         ax.grid(alpha=0.3)
     fig.suptitle(f"Vanilla RNN vs LSTM, loss at the final step of T={config.seq_len}")
     fig.tight_layout()
-    written.append(_save(fig, workdir, "rnn_vs_lstm.png"))
-    plt.close("all")
-    return written
+    save_figure(fig, path, dpi=110)
 
 
-def _save(fig, workdir: str, name: str) -> str:
-    path = os.path.join(workdir, name)
-    fig.savefig(path, dpi=110)
-    return path
+FIGURES = ("rnn_spectral_sweep.png", "lstm_forget_bias_sweep.png", "rnn_vs_lstm.png")
 
 
-def run_gradient_norm_study(config, workdir: str, *, plots: bool = True) -> dict:
-    """Sweeps the RNN's ``sigma_max(W)`` and the LSTM's forget-gate bias; writes all outputs.
+def _write_figures(workdir: str, config, rnn_records, lstm_records, arrays) -> list[str]:
+    paths = [os.path.join(workdir, name) for name in FIGURES]
+    _plot_rnn_sweep(paths[0], config, rnn_records, arrays)
+    _plot_forget_bias_sweep(paths[1], config, lstm_records, arrays)
+    _plot_rnn_vs_lstm(paths[2], config, arrays)
+    return paths
 
-    Everything runs in float64 (enabled for the duration of the call only). The same inputs
-    ``x`` (``num_sequences`` sequences of length ``seq_len``), input matrix ``U`` and readout
-    ``v`` (unit norm, so ``||dE/ds_{T-1}|| = 1`` for the RNN) are shared by every setting.
 
-    Args:
-      config: fields of ``default_study_config()``.
-      workdir: output directory (created); a workdir holding another config is refused.
-      plots: write the PNG figures (matplotlib).
+# ---------------------------------------------------------------------------------------------
+# The run.
+# ---------------------------------------------------------------------------------------------
 
-    Returns:
-      The summary (also written to ``workdir/summary.json``).
 
-    Raises:
-      UserError: invalid config or a workdir of another config.
-    """
-    start = time.perf_counter()
-    _validate(config)
-    os.makedirs(workdir, exist_ok=True)
-    writers.claim_workdir(workdir, config, resume_free=frozenset())
-    with float64():
+def _measure(config) -> tuple[list[dict], list[dict], dict[str, np.ndarray]]:
+    """Both sweeps in float64 (64-bit JAX enabled for this block only)."""
+    with jax.enable_x64(True):
         key = jax.random.key(config.seed)
         key_x, key_u, key_v, key_w, key_lstm = (jax.random.fold_in(key, i) for i in range(5))
         h, d = config.hidden_size, config.input_size
@@ -501,12 +412,36 @@ def run_gradient_norm_study(config, workdir: str, *, plots: bool = True) -> dict
         lstm_records, lstm_arrays = _lstm_sweep(config, key_lstm, readout, xs)
     arrays.update(lstm_arrays)
     arrays["distance"] = np.arange(config.seq_len)
+    return rnn_records, lstm_records, arrays
+
+
+def run(config, workdir: str) -> dict:
+    """Sweeps the RNN's ``sigma_max(W)`` and the LSTM's forget-gate bias; writes all outputs.
+
+    Everything runs in float64 (enabled for the duration of the measurement only). The same
+    inputs ``x`` (``num_sequences`` sequences of length ``seq_len``), input matrix ``U`` and
+    readout ``v`` (unit norm, so ``||dE/ds_{T-1}|| = 1`` for the RNN) are shared by every setting.
+
+    Args:
+      config: the fields of ``experiments/gradient_norms/config.py``.
+      workdir: output directory (created); a workdir holding another config is refused.
+
+    Returns:
+      The summary (also written to ``workdir/summary.json``).
+
+    Raises:
+      UserError: invalid config or a workdir of another config.
+    """
+    start = time.perf_counter()
+    _validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    writers.claim_workdir(workdir, config, resume_free=frozenset())
+    rnn_records, lstm_records, arrays = _measure(config)
     np.savez_compressed(os.path.join(workdir, "grad_norms.npz"), **arrays)
-    with open(os.path.join(workdir, "metrics.jsonl.tmp"), "w") as f:
-        for index, record in enumerate(rnn_records + lstm_records):
-            f.write(json.dumps({"step": index, **record}, sort_keys=True) + "\n")
-    os.replace(os.path.join(workdir, "metrics.jsonl.tmp"), os.path.join(workdir, "metrics.jsonl"))
-    figures = _plot(workdir, config, rnn_records, lstm_records, arrays) if plots else []
+    writers.write_jsonl(os.path.join(workdir, "metrics.jsonl"),
+                        [{"step": index, **record}
+                         for index, record in enumerate(rnn_records + lstm_records)])
+    figures = _write_figures(workdir, config, rnn_records, lstm_records, arrays)
     summary = {
         "seq_len": config.seq_len,
         "hidden_size": config.hidden_size,
@@ -520,22 +455,3 @@ def run_gradient_norm_study(config, workdir: str, *, plots: bool = True) -> dict
     }
     writers.write_json(os.path.join(workdir, "summary.json"), summary)
     return summary
-
-
-__all__ = [
-    "ALIVE_RATE",
-    "MATRIX_KINDS",
-    "VANISHED_DECADES",
-    "bound_margin",
-    "by_distance",
-    "default_study_config",
-    "fit_rate",
-    "float64",
-    "lstm_log_norms",
-    "matrix_spectrum",
-    "pascanu_checks",
-    "rnn_log_norms",
-    "rnn_step",
-    "run_gradient_norm_study",
-    "scaled_recurrent_matrix",
-]

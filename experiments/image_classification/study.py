@@ -1,33 +1,19 @@
 """Image classification with any model of the zoo: dataset preparation + the shared trainer.
 
-Used by ``experiments.lenet5`` and ``experiments.image_classification``. Config fields beyond the
-trainer's (see ``image_config``): ``image_size`` (0 keeps the native size), ``lenet_input``
-(bring grey digits to LeNet-5's 32x32 field, see ``dl_jax.data.image.to_lenet_input``),
-``standardize`` (per-channel mean/std of the training set) and ``augment`` with
-``augment_kwargs`` (``none``, ``affine`` distortions as LeCun et al. 1998, ``crop_flip`` as He
-et al. 2016).
+Also the engine of ``experiments.lenet5``. The config's image fields (``image_config``):
+``image_size`` (0 keeps the native size), ``lenet_input`` (bring grey digits to LeNet-5's 32x32
+field, ``dl_jax.data.image.to_lenet_input``), ``standardize`` (per-channel mean/std of the
+training set) and ``augment`` with ``augment_kwargs`` (``none``, ``affine`` distortions as LeCun
+et al. 1998, ``crop_flip`` as He et al. 2016; ``dl_jax.data.augment``).
 """
 
 from __future__ import annotations
 
-import ml_collections
-
-from dl_jax.data import augment as augment_lib
 from dl_jax.data import Dataset, load_dataset
+from dl_jax.data import augment as augment_lib
 from dl_jax.data import image as image_lib
 from dl_jax.errors import UserError
-from dl_jax.training.trainer import TrainResult, default_config, train_and_evaluate
-
-
-def image_config() -> ml_collections.ConfigDict:
-    """The trainer's config plus the image fields, with neutral defaults."""
-    config = default_config()
-    config.image_size = 0
-    config.lenet_input = False
-    config.standardize = False
-    config.augment = "none"
-    config.augment_kwargs = ml_collections.ConfigDict()
-    return config
+from dl_jax.training.trainer import TrainResult, train_and_evaluate
 
 
 def prepare(config) -> Dataset:
@@ -56,6 +42,16 @@ def augmentation(config):
 
 def train(config, workdir: str) -> TrainResult:
     """Prepares the data and trains ``config.model`` with the shared trainer."""
+    augment_fn = augmentation(config)
     dataset = prepare(config)
-    return train_and_evaluate(config, workdir, dataset=dataset, augment_fn=augmentation(config),
+    return train_and_evaluate(config, workdir, dataset=dataset, augment_fn=augment_fn,
                               extra_summary={"input_shape": list(dataset.input_shape)})
+
+
+def run(config, workdir: str) -> dict:
+    """Trains and evaluates ``config.model`` on ``config.dataset``.
+
+    Returns:
+      The summary (``test_accuracy``, ``input_shape`` ...), or ``{}`` if the run stopped early.
+    """
+    return train(config, workdir).summary

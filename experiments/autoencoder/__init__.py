@@ -1,0 +1,1 @@
+"""Deep dense autoencoder vs PCA at the same code size (Hinton & Salakhutdinov 2006)."""

@@ -1,0 +1,1 @@
+"""Traditional ML on hand-crafted features vs a CNN trained end to end, on digits."""

@@ -1,0 +1,1 @@
+"""Deep belief net: greedy RBM pretraining vs random initialisation with few labels."""
