@@ -146,3 +146,26 @@ def test_ctrl_c_during_the_first_compile_is_clean(tmp_path, mnist1d, tfds_dir):
     _, stderr = process.communicate(timeout=120)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-2000:]
     assert process.returncode in (0, 3, 130), stderr[-2000:]  # never a signal death (segfault)
+
+
+def test_process_options_set_before_jax_starts():
+    import ml_collections
+
+    from experiments.common.cli import apply_process_options, size_cpu_thread_pool
+
+    env = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+    apply_process_options(ml_collections.ConfigDict({"deterministic": True}), env)
+    apply_process_options(ml_collections.ConfigDict({"deterministic": True}), env)  # idempotent
+    assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_gpu_deterministic_ops=true"
+    untouched = {}
+    apply_process_options(ml_collections.ConfigDict({"deterministic": False}), untouched)
+    assert untouched == {}
+    four = {"JAX_NUM_CPU_DEVICES": "4"}
+    size_cpu_thread_pool(four)
+    assert int(four["PJRT_NPROC"]) >= 16
+    explicit = {"JAX_NUM_CPU_DEVICES": "4", "PJRT_NPROC": "32"}
+    size_cpu_thread_pool(explicit)
+    assert explicit["PJRT_NPROC"] == "32"
+    one = {}
+    size_cpu_thread_pool(one)
+    assert one == {}

@@ -67,6 +67,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.keep_checkpoints = 2
     config.parallel = "jit"  # jit (global batch) | shard_map | pmap (per device) | none
     config.num_devices = 0  # 0 = all devices
+    # GPU: XLA's deterministic ops (bit-identical reruns; slower scatter/reductions). Applied by
+    # the experiments' CLI before JAX starts its backends (an XLA flag, not a run-time switch).
+    config.deterministic = False
     # Stop (with a checkpoint) after this many steps of this invocation, rounded up to a log
     # step; the next invocation resumes. 0 = run to num_steps. Simulates preemption.
     config.stop_after_steps = 0

@@ -55,6 +55,19 @@ def size_cpu_thread_pool(environ=os.environ) -> None:
         environ["PJRT_NPROC"] = str(max(os.cpu_count() or 1, 4 * devices))
 
 
+def apply_process_options(config, environ=os.environ) -> None:
+    """Process-wide options a config may ask for, set before JAX starts its backends.
+
+    ``config.deterministic``: XLA's ``--xla_gpu_deterministic_ops`` (GPU reductions and
+    scatters in a fixed order, so a rerun is bit-identical; no effect on CPU, already
+    deterministic).
+    """
+    if "deterministic" in config and config.deterministic:
+        flag = "--xla_gpu_deterministic_ops=true"
+        if flag not in environ.get("XLA_FLAGS", ""):
+            environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {flag}".strip()
+
+
 def define_flags(study: str):
     """Defines ``--workdir`` and ``--config`` (default ``experiments/<study>/config.py``).
 
@@ -189,6 +202,7 @@ def main(run: Callable[[object, str], dict], study: str) -> None:
             fail(f"unexpected arguments {' '.join(argv[1:])}")
         if not workdir_flag.value:
             fail("--workdir is required (the run directory for outputs and checkpoints)")
+        apply_process_options(config_flag.value)
         from dl_jax.training.parallel import initialize_distributed
 
         quiet_library_logs()
