@@ -272,3 +272,9 @@ def test_unreadable_run_files_are_one_line_errors(tmp_path, tiny_config, mnist1d
     with pytest.raises(UserError, match="cannot read .*config.json"):
         train_and_evaluate(tiny_config(), str(garbled), dataset=dataset)
     assert (garbled / "config.json").read_text() == "{not json"  # untouched
+    run = tmp_path / "run"
+    train_and_evaluate(tiny_config(stop_after_steps=20), str(run), dataset=dataset)
+    (run / "metrics.jsonl").write_text('{"step": 10}\n{"step": 2')
+    with pytest.raises(UserError, match=r"cannot read .*metrics.jsonl \(line 2\)"):
+        train_and_evaluate(tiny_config(), str(run), dataset=dataset)
+    assert (run / "metrics.jsonl").read_text() == '{"step": 10}\n{"step": 2'
