@@ -65,3 +65,8 @@ def test_catalog_dataset_not_prepared_says_how(tmp_path):
 def test_unknown_dataset_lists_valid_ones(tmp_path):
     with pytest.raises(UserError, match="digits, mnist1d"):
         load_dataset("no_such_dataset", data_dir=str(tmp_path))
+
+
+def test_translation_corpus_is_not_loaded_as_a_classification_set(tfds_dir):
+    with pytest.raises(UserError, match="not a classification dataset.*experiments.nmt"):
+        load_dataset("numbers_translation", data_dir=tfds_dir)

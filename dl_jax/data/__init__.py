@@ -109,8 +109,12 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
                 f"{', '.join(CATALOG_EXAMPLES)}"
             )
         builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
-    input_key, label_key = builder.info.supervised_keys
-    num_classes = builder.info.features[label_key].num_classes
+    input_key, label_key = builder.info.supervised_keys or (None, None)
+    labels = builder.info.features[label_key] if label_key else None
+    if not hasattr(labels, "num_classes"):
+        raise UserError(f"dataset {name!r} is not a classification dataset (no class label); "
+                        "translation corpora are loaded by experiments.nmt")
+    num_classes = labels.num_classes
     pixel_max = _PIXEL_MAX.get(name, _DEFAULT_PIXEL_MAX)
     splits = {}
     for split in ("train", "test"):

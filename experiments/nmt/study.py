@@ -257,7 +257,8 @@ def variant_config(config, variant: str, seed: int):
                         f"attention one of {', '.join(seq2seq.ATTENTIONS)}")
     sub = copy.deepcopy(config)
     with sub.unlocked():
-        sub.compare = ()
+        # The single-run defaults, so a finished single run of this variant and seed is reused.
+        sub.compare, sub.compare_seeds = (), (0,)
         sub.attention, sub.reverse_source, sub.seed = attention, extra == "reverse", seed
     return sub
 
