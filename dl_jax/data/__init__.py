@@ -4,7 +4,8 @@ Every dataset — embedded (generated locally) or from the TFDS catalog — is r
 random-access ``data_source`` API (ArrayRecord files; no TensorFlow needed) and held in host memory
 as numpy arrays. That is the right trade for the lecture's datasets (the largest, CIFAR-10, is
 180 MB as uint8); the batch schedule below only needs random access by index, so a streaming
-source can replace the arrays later without touching the trainer.
+source replaces the arrays without touching the trainer: ``dl_jax.data.streaming`` (Grain over
+the ArrayRecord files, ``config.data_mode = 'stream'``).
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.dataset = "mnist1d"
     config.data_dir = ""  # "" = TFDS default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
+    # memory: the dataset held as numpy arrays; stream: read from its ArrayRecord files at each
+    # step (dl_jax.data.streaming, for data larger than memory). Same batches either way.
+    config.data_mode = "memory"
     config.model = "cnn"
     config.model_kwargs = ml_collections.ConfigDict()
     config.optimizer = "adam"  # sgd | momentum | nesterov | adam | adamw | rmsprop
@@ -110,6 +113,9 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+DATA_MODES = ("memory", "stream")
+
+
 def _validate(config) -> None:
     """Every check that needs no data or devices (run before the workdir is claimed)."""
     for name in ("num_steps", "batch_size", "eval_batch_size", "log_every_steps",
@@ -121,7 +127,20 @@ def _validate(config) -> None:
                         "(checkpoints are taken at log steps so resumed logs stay exact)")
     if config.warmup_steps < 0 or config.stop_after_steps < 0:
         raise UserError("config.warmup_steps and config.stop_after_steps must be >= 0")
+    if config.data_mode not in DATA_MODES:
+        raise UserError(f"unknown data_mode {config.data_mode!r}: choose one of "
+                        f"{', '.join(DATA_MODES)}")
     optimizers.make_optimizer(config)  # unknown optimizer/schedule, warm-up past the end
+
+
+def _load_dataset(config) -> data_lib.Dataset:
+    """``config.dataset`` in memory or streamed from disk (``config.data_mode``)."""
+    data_dir = config.data_dir or None
+    if config.data_mode == "stream":
+        from dl_jax.data.streaming import load_streaming_dataset
+
+        return load_streaming_dataset(config.dataset, data_dir=data_dir)
+    return data_lib.load_dataset(config.dataset, data_dir=data_dir)
 
 
 def _eval_batches(split: data_lib.Split, batch_size: int, parallel: DataParallel):
@@ -181,7 +200,7 @@ def _setup(config, workdir, dataset, model, objective, augment_fn) -> tuple[_Run
     parallel = DataParallel(config.parallel, config.num_devices)
     parallel.check_batch_size(config.batch_size)
     if dataset is None:
-        dataset = data_lib.load_dataset(config.dataset, data_dir=config.data_dir or None)
+        dataset = _load_dataset(config)
     if model is None:
         from dl_jax.models import get_model
 
