@@ -84,6 +84,7 @@ def test_lstm_cell_is_the_lecture_lstm(peephole):
 
 @pytest.mark.parametrize("kind, kwargs", [
     ("rnn", {}), ("lstm", {}), ("lstm", {"peephole": True}), ("gru", {}),
+    ("gru", {"reset_after": True}),
 ])
 def test_fast_layer_equals_reference_cell_scanned_step_by_step(kind, kwargs):
     cell, cell_params = _cell_params(kind, **kwargs)
@@ -234,6 +235,7 @@ def test_parameter_counts():
     assert count(rec.LSTM(hidden)) == lstm
     assert count(rec.LSTM(hidden, peephole=True)) == lstm + 3 * hidden
     assert count(rec.GRU(hidden)) == 3 * (hidden * (D + hidden) + hidden)
+    assert count(rec.GRU(hidden, reset_after=True)) == count(rec.GRU(hidden)) + hidden  # b_hn
     two_layers = 4 * (hidden * (D + hidden) + hidden) + 4 * (hidden * 2 * hidden + hidden)
     assert count(rec.LSTM(hidden, num_layers=2)) == two_layers
     lstm_cell = rec.LSTMCell(hidden)
@@ -439,3 +441,83 @@ def test_recurrent_net_refuses_bad_arguments_naming_the_choices():
         get_model("gru", 3, readout="mean")
     with pytest.raises(UserError, match="no argument 'hidden'"):
         get_model("lstm", 3, hidden=4)
+    with pytest.raises(UserError, match="reset_after applies to cell 'gru' only"):
+        get_model("lstm", 3, reset_after=True)
+
+
+def test_recurrent_net_passes_reset_after_to_its_gru_layers():
+    def shapes(**kwargs):
+        model = get_model("gru", 3, features=4, **kwargs)
+        return jax.eval_shape(model.init, KEY, jnp.zeros((2, 6)))["params"]
+
+    default, torch_form = shapes(), shapes(reset_after=True)
+    for direction in ("forward", "backward"):
+        assert "recurrent_bias" not in default[direction]["layer_0"]
+        assert torch_form[direction]["layer_0"]["recurrent_bias"].shape == (4,)
+
+
+# GRU reset_after=True: the form of torch.nn.GRU, cuDNN and Keras (docs of torch.nn.GRU).
+def _torch_layout_gru(in_features, seed=4):
+    """Random weights in torch's layout: gates (r, z, n) stacked on the first axis."""
+    rng = np.random.default_rng(seed)
+    shapes = {"weight_ih": (3 * H, in_features), "weight_hh": (3 * H, H), "bias_ih": (3 * H,),
+              "bias_hh": (3 * H,)}
+    return {k: rng.normal(scale=0.5, size=shape).astype(np.float32)
+            for k, shape in shapes.items()}
+
+
+def _torch_gru_equations(x, weight_ih, weight_hh, bias_ih, bias_hh):
+    """torch.nn.GRU's documented equations in numpy (batch-first, h_0 = 0); all outputs."""
+    (w_ir, w_iz, w_in), (w_hr, w_hz, w_hn) = np.split(weight_ih, 3), np.split(weight_hh, 3)
+    (b_ir, b_iz, b_in), (b_hr, b_hz, b_hn) = np.split(bias_ih, 3), np.split(bias_hh, 3)
+    h, outputs = np.zeros((x.shape[0], H)), []
+    for t in range(x.shape[1]):
+        x_t = x[:, t]
+        r = _sigmoid(x_t @ w_ir.T + b_ir + h @ w_hr.T + b_hr)
+        z = _sigmoid(x_t @ w_iz.T + b_iz + h @ w_hz.T + b_hz)
+        n = np.tanh(x_t @ w_in.T + b_in + r * (h @ w_hn.T + b_hn))
+        h = (1.0 - z) * n + z * h
+        outputs.append(h)
+    return np.stack(outputs, axis=1)
+
+
+def test_reset_after_gru_is_torch_gru_equations():
+    weights = _torch_layout_gru(D)
+    expected = _torch_gru_equations(np.asarray(X, np.float64), **weights)
+    cell_params = rec.gru_params_from_torch(**weights)
+    layer = rec.GRU(H, reset_after=True)
+    init_shapes = jax.eval_shape(layer.init, KEY, X)["params"]
+    layer_params = {"layer_0": rec.gru_layer_params_from_torch(**weights)}
+    assert jax.tree.map(jnp.shape, init_shapes) == jax.tree.map(jnp.shape, layer_params)
+    cell = rec.GRUCell(H, reset_after=True)
+    lecture_params = {"layer_0": {k: v for k, v in layer_params["layer_0"].items()
+                                  if k != "recurrent_bias"}}
+
+    @jax.jit
+    def run(cp, lp, lecture_lp):
+        return (nn.RNN(cell).apply({"params": {"cell": cp}}, X),
+                layer.apply({"params": lp}, X), rec.GRU(H).apply({"params": lecture_lp}, X))
+
+    by_cell, by_layer, lecture_form = run(cell_params, layer_params, lecture_params)
+    np.testing.assert_allclose(np.asarray(by_cell), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(by_layer), expected, rtol=1e-5, atol=1e-6)
+    # The default (Cho et al.) form is a different function of the same weights.
+    assert np.abs(np.asarray(lecture_form) - expected).max() > 1e-2
+
+
+def test_reset_after_gru_equals_torch_nn_gru_with_copied_weights():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(D, H, num_layers=2, batch_first=True)
+    x = np.array(X)  # a writable copy for torch.from_numpy
+    with torch.no_grad():
+        expected, h_n = (a.numpy() for a in gru(torch.from_numpy(x)))
+    params = {f"layer_{k}": rec.gru_layer_params_from_torch(
+        *(getattr(gru, f"{name}_l{k}").detach().numpy()
+          for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        for k in range(2)}
+    layer = rec.GRU(H, num_layers=2, reset_after=True)
+    outputs, carry = jax.jit(lambda p: layer.apply({"params": p}, X, return_carry=True))(params)
+    np.testing.assert_allclose(np.asarray(outputs), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.stack([np.asarray(c) for c in carry]), h_n, rtol=1e-6,
+                               atol=1e-6)

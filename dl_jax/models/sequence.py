@@ -45,6 +45,8 @@ class RecurrentNet(nn.Module):
       num_layers: stacked recurrent layers (each direction).
       vocab_size: > 0: inputs are integer tokens, one-hot encoded to this width.
       unroll: scan unroll factor (1: rolled; configs pass ``default_unroll(backend)``).
+      reset_after: ``cell='gru'`` only: the PyTorch/cuDNN/Keras GRU (reset gate after the
+        recurrent matmul, one more bias per layer) instead of the default Cho et al. form.
     """
 
     num_classes: int
@@ -55,6 +57,7 @@ class RecurrentNet(nn.Module):
     num_layers: int = 1
     vocab_size: int = 0
     unroll: int = 1
+    reset_after: bool = False
 
     def __post_init__(self):
         if self.cell not in LAYERS:
@@ -62,13 +65,16 @@ class RecurrentNet(nn.Module):
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, "
                              f"got {self.readout!r}")
+        if self.reset_after and self.cell != "gru":
+            raise ValueError(f"reset_after applies to cell 'gru' only, got {self.cell!r}")
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {self.num_layers}")
         super().__post_init__()
 
     def _layer(self, name: str, num_layers: int = 1) -> nn.Module:
+        extra = {"reset_after": True} if self.reset_after else {}
         return make_layer(self.cell, self.features, num_layers=num_layers, unroll=self.unroll,
-                          name=name)
+                          name=name, **extra)
 
     def _encode(self, x: jax.Array, seq_lengths: jax.Array | None) -> jax.Array:
         """Outputs ``(batch, time, features * directions)`` of the recurrent encoder."""

@@ -143,18 +143,29 @@ class LSTMCell(nn.RNNCellBase):
 class GRUCell(nn.RNNCellBase):
     """Gated recurrent unit of Cho et al. (2014); beyond the lecture.
 
+    Default (``reset_after=False``), Cho et al.'s form, the reset gate applied before the
+    recurrent matmul:
     ``r_t = sigma(W_r x_t + U_r h_{t-1} + b_r)``, ``z_t = sigma(W_z x_t + U_z h_{t-1} + b_z)``,
     ``n_t = tanh(W_n x_t + U_n (r_t o h_{t-1}) + b_n)``, ``h_t = z_t o h_{t-1} + (1 - z_t) o n_t``.
 
+    ``reset_after=True`` is the form of ``torch.nn.GRU``, cuDNN and Keras (``reset_after=True``,
+    Keras's default): the reset gate scales the recurrent matmul's result, which has a bias of its
+    own, ``n_t = tanh(W_n x_t + b_n + r_t o (U_n h_{t-1} + b_hn))``; ``r_t``, ``z_t`` and ``h_t``
+    are as above (torch's ``h_t = (1 - z_t) o n_t + z_t o h_{t-1}`` is the same update). The two
+    forms are different functions, so weights move between frameworks only within one form; for
+    torch's weights see ``params.gru_params_from_torch``.
+
     Parameters: ``Dense`` layers ``input_reset``, ``input_update``, ``input_candidate`` (on
     ``x_t``, with bias) and ``hidden_reset``, ``hidden_update``, ``hidden_candidate`` (on the
-    state, no bias).
+    state, no bias; with ``reset_after`` ``hidden_candidate`` has the bias ``b_hn``).
 
     Attributes:
       features: hidden size.
+      reset_after: apply the reset gate after the recurrent matmul (PyTorch/cuDNN/Keras form).
     """
 
     features: int
+    reset_after: bool = False
 
     @nn.compact
     def __call__(self, carry: Array, x: Array) -> tuple[Array, Array]:
@@ -174,8 +185,11 @@ class GRUCell(nn.RNNCellBase):
         reset = jax.nn.sigmoid(dense("input_reset", True)(x) + dense("hidden_reset", False)(carry))
         update = jax.nn.sigmoid(
             dense("input_update", True)(x) + dense("hidden_update", False)(carry))
-        candidate = jnp.tanh(
-            dense("input_candidate", True)(x) + dense("hidden_candidate", False)(reset * carry))
+        from_input = dense("input_candidate", True)(x)
+        if self.reset_after:
+            candidate = jnp.tanh(from_input + reset * dense("hidden_candidate", True)(carry))
+        else:
+            candidate = jnp.tanh(from_input + dense("hidden_candidate", False)(reset * carry))
         hidden = update * carry + (1.0 - update) * candidate
         return hidden, hidden
 

@@ -216,16 +216,28 @@ def _fused_rnn_bwd(unroll, activation, residuals, cotangents):
 fused_rnn.defvjp(_fused_rnn_fwd, _fused_rnn_bwd)
 
 
-def gru_scan(unroll, xp, wh, h0, mask):
-    """Forward GRU over time-major projections ``xp`` (gate order r, z, n); ``(h_last, ys)``."""
+def gru_scan(unroll, xp, wh, h0, mask, recurrent_bias=None):
+    """Forward GRU over time-major projections ``xp`` (gate order r, z, n); ``(h_last, ys)``.
+
+    ``recurrent_bias`` None: Cho et al.'s form, ``n = tanh(xp_n + (r h) U_n)``, two recurrent
+    matmuls per step. Given (``b_hn``, shape ``(h,)``): the reset-after form of PyTorch, cuDNN and
+    Keras, ``n = tanh(xp_n + r (h U_n + b_hn))``, one fused ``(h, 3h)`` matmul per step.
+    """
     features = wh.shape[0]
     w_gates, w_candidate = wh[:, : 2 * features], wh[:, 2 * features:]
 
     def step(h_prev, inputs):
         x_t, m = inputs
-        gates = jax.nn.sigmoid(x_t[:, : 2 * features] + h_prev @ w_gates)
-        reset, update = jnp.split(gates, 2, axis=-1)
-        candidate = jnp.tanh(x_t[:, 2 * features:] + (reset * h_prev) @ w_candidate)
+        if recurrent_bias is None:
+            gates = jax.nn.sigmoid(x_t[:, : 2 * features] + h_prev @ w_gates)
+            reset, update = jnp.split(gates, 2, axis=-1)
+            candidate = jnp.tanh(x_t[:, 2 * features:] + (reset * h_prev) @ w_candidate)
+        else:
+            hp = h_prev @ wh
+            gates = jax.nn.sigmoid(x_t[:, : 2 * features] + hp[:, : 2 * features])
+            reset, update = jnp.split(gates, 2, axis=-1)
+            candidate = jnp.tanh(
+                x_t[:, 2 * features:] + reset * (hp[:, 2 * features:] + recurrent_bias))
         h = update * h_prev + (1.0 - update) * candidate
         if m is None:
             return h, h

@@ -99,6 +99,7 @@ class _LSTMLayer(nn.Module):
 class _GRULayer(nn.Module):
     features: int
     unroll: int
+    reset_after: bool = False
 
     @nn.compact
     def __call__(self, xs, h0, mask):
@@ -107,9 +108,13 @@ class _GRULayer(nn.Module):
         w_in = self.param("input_kernel", nn.initializers.lecun_normal(), (in_features, 3 * h))
         bias = self.param("bias", nn.initializers.zeros_init(), (3 * h,))
         w_rec = self.param("recurrent_kernel", nn.initializers.orthogonal(), (h, 3 * h))
+        b_hn = None
+        if self.reset_after:
+            b_hn = self.param("recurrent_bias", nn.initializers.zeros_init(), (h,))
+            b_hn = b_hn.astype(xs.dtype)
         xp = xs @ w_in.astype(xs.dtype) + bias.astype(xs.dtype)
         h_last, ys = gru_scan(choose_unroll(length, self.unroll), xp, w_rec.astype(xs.dtype),
-                               h0.astype(xs.dtype), mask)
+                               h0.astype(xs.dtype), mask, b_hn)
         return ys, h_last
 
 
@@ -252,21 +257,27 @@ class GRU(_Stacked):
     """GRU layer ``(batch, time, in) -> (batch, time, features)`` (Cho et al., 2014).
 
     Computes exactly ``GRUCell`` (see ``fused_gru_params``) with the input projection of all
-    steps hoisted before the scan; differentiated by autodiff.
+    steps hoisted before the scan; differentiated by autodiff. The default is Cho et al.'s form
+    (reset gate before the recurrent matmul); ``reset_after=True`` is the form of
+    ``torch.nn.GRU``, cuDNN and Keras, with the extra parameter ``recurrent_bias`` (``b_hn``,
+    ``(h,)``) per layer; ``gru_layer_params_from_torch`` maps torch's weights onto it.
 
     Attributes:
       features: hidden size.
       num_layers: stacked layers.
       unroll: scan unroll factor (1: a rolled loop; configs pass ``default_unroll(backend)``).
+      reset_after: ``n_t = tanh(W_n x_t + b_n + r_t o (U_n h_{t-1} + b_hn))`` (PyTorch/cuDNN/
+        Keras) instead of ``tanh(W_n x_t + b_n + U_n (r_t o h_{t-1}))``.
     """
 
     unroll: int = 1
+    reset_after: bool = False
 
     def _cell_name(self) -> str:
         return "gru"
 
     def _layer(self, index: int) -> nn.Module:
-        return _GRULayer(self.features, self.unroll, name=f"layer_{index}")
+        return _GRULayer(self.features, self.unroll, self.reset_after, name=f"layer_{index}")
 
     @nn.compact
     def __call__(self, x: Array, *, initial_carry: Carry = None,
