@@ -98,3 +98,23 @@ def torch_lstm_runner(
         return float(loss.detach())
 
     return run, torch.__version__
+
+
+def comparison_row(
+    benchmark: str, setting: str, unit: str, ours: str, ours_value: float,
+    peer: str | None, peer_value: float | None, *, higher_is_better: bool, target: str = "",
+    note: str = "",
+) -> dict:
+    """One row of ``benchmarks.run``'s table: ours vs a peer (or reference) in one unit.
+
+    ``speedup`` > 1 means ours is faster: peer/ours for times, ours/peer for rates; None when
+    the peer was skipped.
+    """
+    speedup = None
+    if peer_value is not None and ours_value and peer_value:
+        speedup = ours_value / peer_value if higher_is_better else peer_value / ours_value
+    return {"benchmark": benchmark, "setting": setting, "unit": unit, "ours": ours,
+            "ours_value": float(ours_value), "peer": peer,
+            "peer_value": None if peer_value is None else float(peer_value),
+            "higher_is_better": higher_is_better, "speedup": speedup, "target": target,
+            "note": note}

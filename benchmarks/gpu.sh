@@ -3,7 +3,8 @@
 # ResNet-18 bf16/fp32 vs torchvision and the LSTM vs cuDNN at the two shapes.
 # Needs only jax, flax, optax, numpy and (for the peers) torch/torchvision; run from the
 # repository root, e.g. through the device tool: `bash benchmarks/gpu.sh`. Logs go to $OUT
-# (or ./gpu_logs) so they survive a timeout of a later step.
+# (or ./gpu_logs), with the results as benchmarks.json / benchmarks.md (`--smoke` as the first
+# argument: tiny shapes, a check of the script itself).
 set -u
 OUT=${OUT:-gpu_logs}
 mkdir -p "$OUT"
@@ -15,5 +16,6 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   python3 -c "import jax, flax, optax, torch; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'torch', torch.__version__, jax.devices())"
 } 2>&1 | tee "$OUT/gpu_env.txt"
-timeout 300 python3 -m benchmarks.resnet18_gpu 2>&1 | tee "$OUT/resnet18_gpu.txt"
-timeout 240 python3 -m benchmarks.lstm_gpu 2>&1 | tee "$OUT/lstm_gpu.txt"
+# Both benchmarks in one process (their tables go to the log as before), then the rows as
+# $OUT/benchmarks.json and $OUT/benchmarks.md, in the format of `python -m benchmarks.run`.
+timeout 540 python3 -m benchmarks.run --gpu ${1:+"$1"} --out="$OUT" 2>&1 | tee "$OUT/gpu_benchmarks.txt"

@@ -39,10 +39,11 @@ def best_of(fn, rounds):
     return min(times), statistics.median(times)
 
 
-def gradient_costs(rounds):
+def gradient_costs(rounds, length=LENGTH, extras=True):
+    """Best and median ms of one ``jax.grad`` and of the analyses (``extras``: all three)."""
     keys = jax.random.split(jax.random.key(0), 4)
-    xs = jax.random.normal(keys[0], (LENGTH, BATCH, INPUTS))
-    labels = jax.random.randint(keys[1], (LENGTH, BATCH), 0, CLASSES)
+    xs = jax.random.normal(keys[0], (length, BATCH, INPUTS))
+    labels = jax.random.randint(keys[1], (length, BATCH), 0, CLASSES)
     cell = LSTMCell(HIDDEN)
     carry0 = cell.initialize_carry(keys[2], (BATCH, INPUTS))
     params = jax.jit(cell.init)(keys[2], carry0, xs[0])["params"]
@@ -71,12 +72,14 @@ def gradient_costs(rounds):
     single = jax.tree.map(lambda c: c[0], carry0)
     jacobian_norms = jax.jit(lambda p: jacobian_product_norms(
         lambda c, x: step_fn(p, c, x), single, xs[:, 0]))
-    return {
+    rows = {
         "jax.grad(loss) w.r.t. params": best_of(lambda: ordinary(params), rounds),
         "state_grad_norms": best_of(lambda: state_norms(params), rounds),
-        "weight_grad_contributions": best_of(lambda: weight_terms(params), rounds),
-        "jacobian_product_norms (1 seq)": best_of(lambda: jacobian_norms(params), rounds),
     }
+    if extras:
+        rows["weight_grad_contributions"] = best_of(lambda: weight_terms(params), rounds)
+        rows["jacobian_product_norms (1 seq)"] = best_of(lambda: jacobian_norms(params), rounds)
+    return rows
 
 
 def compile_seconds(length, unroll, rounds):
@@ -102,6 +105,28 @@ def compile_seconds(length, unroll, rounds):
         jax.jit(step).lower(params, opt_state, x, y).compile()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def measure(rounds=7, length=LENGTH, compile_lengths=(10, LENGTH), compile_rounds=3) -> list:
+    """The ``benchmarks.run`` rows: ``state_grad_norms`` vs one gradient; compile time vs T."""
+    from benchmarks.common import comparison_row
+
+    costs = gradient_costs(rounds, length, extras=False)
+    grad, norms = costs["jax.grad(loss) w.r.t. params"], costs["state_grad_norms"]
+    rows = [comparison_row(
+        "state_grad_norms", f"LSTMCell B{BATCH} H{HIDDEN}, T={length}, best of {rounds}", "ms",
+        "dl_jax.gradients.state_grad_norms", norms[0], "one jax.grad w.r.t. params", grad[0],
+        higher_is_better=False, target="<= 3x the gradient (speed-up >= 0.33)",
+        note=f"medians {norms[1]:.1f} vs {grad[1]:.1f} ms")]
+    unroll = default_unroll(jax.default_backend())  # resolved here, outside any trace
+    short, long = compile_lengths
+    seconds = {t: compile_seconds(t, unroll, compile_rounds) for t in compile_lengths}
+    rows.append(comparison_row(
+        "LSTM compile time", f"jit(train step).lower().compile(), unroll={unroll}, "
+        f"best of {compile_rounds}", "s", f"dl_jax LSTM step, T={long}", seconds[long],
+        f"same step, T={short}", seconds[short], higher_is_better=False,
+        target=f"T={long} <= 1.5x T={short} (speed-up >= 0.67)"))
+    return rows
 
 
 def main():

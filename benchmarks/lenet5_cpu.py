@@ -137,6 +137,83 @@ def jax_runner(step, state, images, labels, first_losses, label):
     return run
 
 
+def torch_runner(torch_step, images_nhwc, labels, num_threads, first_losses):
+    """Closure that runs and times ``steps`` eager PyTorch steps on ``num_threads`` threads."""
+    import torch
+
+    torch_images = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
+    torch_labels = torch.from_numpy(np.asarray(labels))
+
+    def run(steps, times):
+        torch.set_num_threads(num_threads)
+        for _ in range(steps):
+            start = time.perf_counter()
+            loss = torch_step(torch_images, torch_labels)
+            if times is not None:
+                times.append(time.perf_counter() - start)
+            first_losses.setdefault("PyTorch", loss.item())
+
+    return run
+
+
+def time_rounds(runners, rounds, steps, warmup, pause, round_warmup):
+    """Seconds of every timed step per runner: alternating rounds, each after a pause."""
+    times = {label: [] for label in runners}
+    for run in runners.values():
+        run(warmup, None)  # compilation, allocator and thread-pool warm-up
+    for _ in range(rounds):
+        for label, run in runners.items():
+            # Let the previous variant's worker threads (OpenMP, Eigen) stop spinning first, then
+            # wake this variant's own threads and caches with untimed steps.
+            time.sleep(pause)
+            run(round_warmup, None)
+            run(steps, times[label])
+    return times
+
+
+def measure(batch=128, rounds=20, steps=10, warmup=5, pause=0.3, round_warmup=10) -> list:
+    """The ``benchmarks.run`` row: one-device ``LeNet5()`` step vs PyTorch on all threads."""
+    from benchmarks.common import comparison_row
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((batch, 32, 32, 1)).astype(np.float32)
+    labels = rng.integers(0, 10, size=batch)
+    model = LeNet5(num_classes=10, conv_form="toeplitz")
+    optimizer = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
+    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))["params"]
+    host_params = jax.tree.map(np.array, params)
+    first_losses = {}
+    ours = "dl_jax LeNet5 (Toeplitz convs), jit, 1 device"
+    runners = {ours: jax_runner(make_jax_step(model, optimizer),
+                                (params, optimizer.init(params)), jnp.asarray(images),
+                                jnp.asarray(labels), first_losses, ours)}
+    peer, note = None, "PyTorch not installed (pip install torch==2.13.0): peer skipped"
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch_step = make_torch_step(torch_lenet5(host_params))
+        for threads in dict.fromkeys((os.cpu_count() or 1, 1)):
+            runners[f"PyTorch {torch.__version__} eager, {threads} thread(s)"] = torch_runner(
+                torch_step, images, labels, threads, first_losses)
+    times = time_rounds(runners, rounds, steps, warmup, pause, round_warmup)
+    if torch is not None:
+        # OpenMP barriers collapse when other processes share the cores: the faster of all
+        # threads and one thread is the peer, so a loaded machine does not flatter ours.
+        medians = {k: statistics.median(v) * 1e3 for k, v in times.items() if k != ours}
+        peer = min(medians, key=medians.get)
+        note = ("faster of " + ", ".join(f"{k.split(', ')[-1]} {v:.2f} ms"
+                                         for k, v in medians.items()) +
+                "; same weights and batch, first-step loss " +
+                " vs ".join(f"{v:.5f}" for v in first_losses.values()))
+    return [comparison_row(
+        "LeNet-5 train step", f"batch {batch}x32x32x1, SGD+momentum, median step", "ms/step",
+        ours, statistics.median(times[ours]) * 1e3,
+        peer, statistics.median(times[peer]) * 1e3 if peer else None,
+        higher_is_better=False, target="<= 1.0x PyTorch time", note=note)]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
@@ -202,41 +279,25 @@ def main(argv=None) -> None:
         torch = None
     if torch is not None:
         torch_step = make_torch_step(torch_lenet5(host_params))
-        torch_images = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
-        torch_labels = torch.from_numpy(labels_np)
-
-        def torch_runner(num_threads, label):
-            def run(steps, times):
-                torch.set_num_threads(num_threads)
-                for _ in range(steps):
-                    start = time.perf_counter()
-                    loss = torch_step(torch_images, torch_labels)
-                    if times is not None:
-                        times.append(time.perf_counter() - start)
-                    first_losses.setdefault("PyTorch", loss.item())
-
-            return run
-
         for num_threads in dict.fromkeys((cores, 1)):
             plural = "s" if num_threads > 1 else ""
             label = f"PyTorch {torch.__version__} eager, {num_threads} thread{plural}"
-            runners[label] = torch_runner(num_threads, label)
+            runners[label] = torch_runner(torch_step, images_nhwc, labels_np, num_threads,
+                                          first_losses)
 
-    times = {label: [] for label in runners}
-    for run in runners.values():
-        run(args.warmup, None)  # compilation, allocator and thread-pool warm-up
-    for _ in range(args.rounds):
-        for label, run in runners.items():
-            # Let the previous variant's worker threads (OpenMP, Eigen) stop spinning first, then
-            # wake this variant's own threads and caches with untimed steps.
-            time.sleep(args.pause)
-            run(args.round_warmup, None)
-            run(args.steps, times[label])
+    times = time_rounds(runners, args.rounds, args.steps, args.warmup, args.pause,
+                        args.round_warmup)
 
+    print_table(times, first_losses, args.batch, args.rounds, args.steps)
+
+
+def print_table(times, first_losses, batch, rounds, steps) -> None:
+    """Prints the medians with quartiles, the first-step losses and the JAX/PyTorch ratios."""
+    cores = os.cpu_count() or 1
     print(
-        f"LeNet-5 train step: batch {args.batch}x32x32x1, tanh, SGD(lr={LEARNING_RATE}, "
+        f"LeNet-5 train step: batch {batch}x32x32x1, tanh, SGD(lr={LEARNING_RATE}, "
         f"momentum={MOMENTUM}), cross-entropy; {cores} CPU cores; "
-        f"median of {args.rounds}x{args.steps} alternating steps"
+        f"median of {rounds}x{steps} alternating steps"
     )
     print(f"{'variant':<44} {'ms/step':>8} {'p25':>8} {'p75':>8}")
     medians = {}

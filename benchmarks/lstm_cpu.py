@@ -136,6 +136,47 @@ def torch_step_fn(x, y):
     return torch_lstm_runner(x, y, HIDDEN, CLASSES, LEARNING_RATE)
 
 
+def measure(rounds=40, steps=3, length=LENGTH) -> list:
+    """The ``benchmarks.run`` rows: dl_jax's LSTM step vs ``torch.nn.LSTM`` and plain Flax."""
+    from benchmarks.common import comparison_row
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, length, INPUTS)).astype(np.float32)
+    y = rng.integers(0, CLASSES, size=BATCH).astype(np.int32)
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    ours, flax_name = "dl_jax LSTM (fused backward), 1 device", "flax nn.RNN(OptimizedLSTMCell)"
+    variants = {ours: jax_step_fn(ManyToOne(LSTM(HIDDEN), CLASSES), xj, yj),
+                flax_name: jax_step_fn(FlaxOptimizedLSTM(), xj, yj)}
+    torch_run = torch_step_fn(x, y)
+    if torch_run:
+        import torch
+
+        def with_threads(threads, run=torch_run[0]):
+            def timed(n):
+                torch.set_num_threads(threads)
+                return run(n)
+            return timed
+
+        for threads in dict.fromkeys((os.cpu_count() or 1, 1)):
+            variants[f"torch {torch_run[1]} nn.LSTM, {threads} thread(s)"] = with_threads(threads)
+    for run in variants.values():  # compile and warm up
+        run(2)
+    times = {name: statistics.median(values) * 1e3
+             for name, values in interleaved_seconds(variants, rounds, steps).items()}
+    peers = {k: v for k, v in times.items() if k.startswith("torch")}
+    # The faster of all threads and one thread (OpenMP suffers when the cores are shared).
+    torch_name = min(peers, key=peers.get) if peers else None
+    note = ("faster of " + ", ".join(f"{k.split(', ')[-1]} {v:.2f} ms" for k, v in peers.items())
+            if peers else "torch not installed: peer skipped")
+    setting = f"B{BATCH} T{length} D{INPUTS} H{HIDDEN}, SGD, median step"
+    rows = [comparison_row("LSTM train step", setting, "ms/step", ours, times[ours],
+                           torch_name, times.get(torch_name), higher_is_better=False,
+                           target="<= 1.0x torch time", note=note)]
+    rows.append(comparison_row("LSTM train step", setting, "ms/step", ours, times[ours],
+                               flax_name, times[flax_name], higher_is_better=False))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)

@@ -179,7 +179,8 @@ def device_index(axis_name: str | None):
 def initialize_distributed() -> None:
     """Joins a multi-host job when launched as one (env set by the launcher); else no-op.
 
-    ``jax.distributed.initialize()`` auto-detects Cloud TPU, SLURM and Open MPI; elsewhere set
+    ``jax.distributed.initialize()`` auto-detects Cloud TPU, SLURM (a multi-task ``srun``
+    step, see ``launch/slurm.sbatch``) and Open MPI; elsewhere set
     JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID (see launch/README.md).
     """
     import os
@@ -193,5 +194,12 @@ def initialize_distributed() -> None:
             num_processes=int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None,
             process_id=int(env["JAX_PROCESS_ID"]) if "JAX_PROCESS_ID" in env else None,
         )
-    elif any(k in env for k in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")):
+        return
+    # JAX's SLURM detection needs a step's variables; a shell inside salloc (or the batch
+    # script itself) has SLURM_JOB_ID only, and a plain command there runs one process.
+    slurm_step = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+                  "SLURM_LOCALID")
+    if all(k in env for k in slurm_step) and int(env["SLURM_NTASKS"]) > 1:
+        jax.distributed.initialize()  # a multi-task srun step (launch/slurm.sbatch)
+    elif any(k in env for k in ("OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")):
         jax.distributed.initialize()  # Auto-detected cluster environments.
