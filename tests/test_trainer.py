@@ -201,6 +201,19 @@ def test_workdir_with_other_config_is_refused(mnist1d, tmp_path, tiny_config, su
     assert os.path.exists(tmp_path / "summary.json")  # nothing saved was lost
 
 
+def test_run_from_before_a_new_config_field_still_resumes(mnist1d, tmp_path, tiny_config, subset):
+    dataset = subset(mnist1d, 128)
+    train_and_evaluate(tiny_config(stop_after_steps=20), str(tmp_path), dataset=dataset)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    del stored["data_mode"]  # as written by a dl_jax without that field
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    assert train_and_evaluate(tiny_config(), str(tmp_path), dataset=dataset).finished
+    with pytest.raises(UserError, match="different config \\(data_mode"):  # not the default
+        del stored["deterministic"]
+        (tmp_path / "config.json").write_text(json.dumps(stored))
+        train_and_evaluate(tiny_config(data_mode="stream"), str(tmp_path), dataset=dataset)
+
+
 def test_nan_before_any_checkpoint_says_none_was_saved(mnist1d, tmp_path, tiny_config, subset):
     config = tiny_config(optimizer="sgd", learning_rate=1e30)
     with pytest.raises(UserError, match=r"at step [12]\b.*no checkpoint was saved yet"):

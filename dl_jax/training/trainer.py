@@ -207,7 +207,7 @@ def _setup(config, workdir, dataset, model, objective, augment_fn) -> tuple[_Run
         model = get_model(config.model, dataset.num_classes, **config.model_kwargs.to_dict())
     # Claimed only once the config is known to be runnable, so a typo in the model, dataset or
     # batch size leaves no config.json behind to block the corrected command.
-    writers.claim_workdir(workdir, config)
+    writers.claim_workdir(workdir, config, added_defaults=default_config())
     tx = optimizers.make_optimizer(config)
     example = jax.tree.map(lambda a: a[:1], dataset.train.inputs)
     state = steps_lib.create_train_state(model, tx, example, config.seed)

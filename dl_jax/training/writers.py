@@ -67,7 +67,7 @@ def _without(config_dict: dict, dotted_keys) -> dict:
     return result
 
 
-def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
+def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS, added_defaults=None) -> None:
     """Writes WORKDIR/config.json, refusing a workdir that holds a run of another config.
 
     Args:
@@ -75,6 +75,9 @@ def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
       config: an ``ml_collections.ConfigDict``.
       resume_free: keys allowed to differ from the stored config; ``"a.b"`` names field ``b``
         of the nested config ``a``.
+      added_defaults: a config of default values (e.g. the trainer's ``default_config()``): a
+        top-level key that a stored config lacks — a field added to dl_jax after the run began
+        — is accepted when the new value is its default, so older runs still resume.
 
     Raises:
       UserError: the stored config differs in a key outside ``resume_free`` (nothing is
@@ -86,8 +89,10 @@ def claim_workdir(workdir: str, config, resume_free=RESUME_FREE_KEYS) -> None:
     if os.path.exists(path):
         old = read_json(path)
         old_kept, new_kept = _without(old, resume_free), _without(new, resume_free)
+        defaults = json.loads(added_defaults.to_json_best_effort()) if added_defaults else {}
         changed = sorted(k for k in set(old_kept) | set(new_kept)
-                         if old_kept.get(k) != new_kept.get(k))
+                         if old_kept.get(k) != new_kept.get(k)
+                         and not (k not in old and k in defaults and new[k] == defaults[k]))
         if changed:
             key = changed[0]
             raise UserError(
