@@ -100,6 +100,7 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
     data_dir = data_dir or default_data_dir()
     if name in EMBEDDED_BUILDERS:
         builder = EMBEDDED_BUILDERS[name](data_dir=data_dir, file_format="array_record")
+        _check_classification(name, builder)  # before generating anything
         if not builder.is_prepared():
             builder.download_and_prepare()
     else:
@@ -110,12 +111,9 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
                 f"{', '.join(CATALOG_EXAMPLES)}"
             )
         builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+        _check_classification(name, builder)
     input_key, label_key = builder.info.supervised_keys or (None, None)
-    labels = builder.info.features[label_key] if label_key else None
-    if not hasattr(labels, "num_classes"):
-        raise UserError(f"dataset {name!r} is not a classification dataset (no class label); "
-                        "translation corpora are loaded by experiments.nmt")
-    num_classes = labels.num_classes
+    num_classes = builder.info.features[label_key].num_classes
     pixel_max = _PIXEL_MAX.get(name, _DEFAULT_PIXEL_MAX)
     splits = {}
     for split in ("train", "test"):
@@ -133,6 +131,14 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
             inputs = inputs.astype(np.float32) / pixel_max
         splits[split] = Split(inputs.astype(np.float32), labels.astype(np.int32))
     return Dataset(name=name, train=splits["train"], test=splits["test"], num_classes=num_classes)
+
+
+def _check_classification(name: str, builder) -> None:
+    """Refuses a dataset without a class label (e.g. a translation corpus) in one line."""
+    keys = builder.info.supervised_keys
+    if not keys or not hasattr(builder.info.features[keys[1]], "num_classes"):
+        raise UserError(f"dataset {name!r} is not a classification dataset (no class label); "
+                        "translation corpora are loaded by experiments.nmt")
 
 
 def _not_prepared_message(name: str, data_dir: str) -> str:
