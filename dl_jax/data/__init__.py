@@ -117,20 +117,28 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
     pixel_max = _PIXEL_MAX.get(name, _DEFAULT_PIXEL_MAX)
     splits = {}
     for split in ("train", "test"):
-        try:
-            if name in EMBEDDED_BUILDERS:
-                source = builder.as_data_source(split=split)
-            else:
-                source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-        except Exception as error:  # TFDS raises several types for "not prepared".
-            if builder.is_prepared():
-                raise
-            raise UserError(_not_prepared_message(name, data_dir)) from error
+        source = open_source(name, builder, split, data_dir)
         inputs, labels = _materialize(source, input_key, label_key)
         if np.issubdtype(inputs.dtype, np.integer):
             inputs = inputs.astype(np.float32) / pixel_max
         splits[split] = Split(inputs.astype(np.float32), labels.astype(np.int32))
     return Dataset(name=name, train=splits["train"], test=splits["test"], num_classes=num_classes)
+
+
+def open_source(name: str, builder, split: str, data_dir: str):
+    """The random-access TFDS data source of one split; "not prepared" is a UserError."""
+    import tensorflow_datasets as tfds
+
+    from dl_jax.data.embedded import EMBEDDED_BUILDERS
+
+    try:
+        if name in EMBEDDED_BUILDERS:
+            return builder.as_data_source(split=split)
+        return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    except Exception as error:  # TFDS raises several types for "not prepared".
+        if builder.is_prepared():
+            raise
+        raise UserError(_not_prepared_message(name, data_dir)) from error
 
 
 def _check_classification(name: str, builder) -> None:

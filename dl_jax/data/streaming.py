@@ -161,16 +161,8 @@ def load_streaming_dataset(name: str, *, data_dir: str | None = None) -> data_li
                            data_lib._PIXEL_MAX.get(name, data_lib._DEFAULT_PIXEL_MAX))
     splits = {}
     for split in ("train", "test"):
-        try:
-            if name in EMBEDDED_BUILDERS:
-                source = builder.as_data_source(split=split)
-            else:
-                source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-        except Exception as error:  # TFDS raises several types for "not prepared".
-            if builder.is_prepared():
-                raise
-            raise UserError(data_lib._not_prepared_message(name, data_dir)) from error
-        splits[split] = StreamingSplit(source, decode)
+        splits[split] = StreamingSplit(data_lib.open_source(name, builder, split, data_dir),
+                                       decode)
     num_classes = builder.info.features[label_key].num_classes
     return data_lib.Dataset(name, splits["train"], splits["test"], num_classes)
 
