@@ -162,7 +162,20 @@ def _input_shape(name):
     return (2, 32, 32, 3)
 
 
-@pytest.mark.parametrize("name", list(CNN_ZOO))
+# One member per family and block type; the deeper members (vgg13/16/19, resnet34, resnet32/44/56)
+# are the same code with more blocks: their parameter counts are checked above and
+# tests/test_registry.py traces a whole train step of every zoo name.
+STEP_MODELS = ("lenet5", "alexnet", "zfnet", "vgg11", "googlenet", "resnet18", "resnet50",
+               "resnet20")
+
+
+def test_step_models_cover_every_family():
+    assert set(STEP_MODELS) <= set(CNN_ZOO)
+    families = {CNN_ZOO[name].__module__ for name in CNN_ZOO}
+    assert {CNN_ZOO[name].__module__ for name in STEP_MODELS} == families
+
+
+@pytest.mark.parametrize("name", STEP_MODELS)
 def test_one_sgd_train_step(name):
     num_classes = 3
     model = CNN_ZOO[name](num_classes=num_classes)
@@ -394,15 +407,20 @@ def test_lenet5_conv_forms_share_parameters_and_outputs():
     rng = np.random.default_rng(1)
     images = jnp.asarray(rng.standard_normal((4, 32, 32, 1)), jnp.float32)
     models = {form: cnn.LeNet5(num_classes=10, conv_form=form) for form in ("lax", "toeplitz")}
-    params = {form: m.init(jax.random.key(3), images)["params"] for form, m in models.items()}
+    key = jax.random.key(3)
+    params = {form: _quick_jit(m.init, key, images)(key, images)["params"]
+              for form, m in models.items()}
     jax.tree.map(np.testing.assert_array_equal, params["lax"], params["toeplitz"])
 
-    def loss(form):
-        return lambda p: jnp.sum(jnp.sin(models[form].apply({"params": p}, images)))
+    def logits_and_grads(model, p):
+        logits = model.apply({"params": p}, images)
+        return logits, jax.grad(lambda p: jnp.sum(jnp.sin(model.apply({"params": p}, images))))(p)
 
-    logits = {f: models[f].apply({"params": params["lax"]}, images) for f in models}
+    outputs = {f: _quick_jit(functools.partial(logits_and_grads, m), params["lax"])(params["lax"])
+               for f, m in models.items()}
+    logits = {f: out[0] for f, out in outputs.items()}
     np.testing.assert_allclose(logits["toeplitz"], logits["lax"], rtol=1e-5, atol=1e-5)
-    grads = {f: jax.grad(loss(f))(params["lax"]) for f in models}
+    grads = {f: out[1] for f, out in outputs.items()}
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                  grads["toeplitz"], grads["lax"])
     # The form is explicit: the model never reads the backend (configs pick one, see
@@ -420,7 +438,7 @@ def test_resnet_bfloat16_compute_keeps_float32_state(model):
     # it is the float32 function up to bf16 rounding. (Train mode is not compared: at 32x32 the
     # last ResNet-18 stage normalises 4 numbers per channel, which amplifies any rounding.)
     x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
-    variables = model.init(jax.random.key(1), x)
+    variables = _quick_jit(model.init, jax.random.key(1), x)(jax.random.key(1), x)
     mixed = model.clone(dtype=jnp.bfloat16)
 
     def train_forward(module, variables, x):
