@@ -70,3 +70,34 @@ def test_unknown_dataset_lists_valid_ones(tmp_path):
 def test_translation_corpus_is_not_loaded_as_a_classification_set(tfds_dir):
     with pytest.raises(UserError, match="not a classification dataset.*experiments.nmt"):
         load_dataset("numbers_translation", data_dir=tfds_dir)
+
+
+def test_processes_starting_together_generate_a_dataset_once(tmp_path):
+    # Two workers (threads here; flock also separates them) find the dataset missing at once:
+    # the first generates it, the second waits for the lock and then reads its files.
+    import threading
+    import time
+    import types
+
+    from dl_jax import data as data_lib
+
+    generated = []
+
+    class SlowBuilder:
+        info = types.SimpleNamespace(full_name="slow/1.0.0")
+
+        def is_prepared(self):
+            return (tmp_path / "done").exists()
+
+        def download_and_prepare(self):
+            time.sleep(0.3)
+            generated.append(threading.get_ident())
+            (tmp_path / "done").write_text("")
+
+    workers = [threading.Thread(target=data_lib.prepared_builder, args=(SlowBuilder, str(tmp_path)))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(generated) == 1

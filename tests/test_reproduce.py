@@ -28,11 +28,12 @@ def test_tiny_suite_report_and_identical_rerun(tmp_path, mnist1d):
     del mnist1d  # the session's MNIST-1D, generated once into its TFDS_DATA_DIR
     config = config_lib.get_config("tiny")
     config.only = "tiny_mlp"  # 2 seeds of a 20-step MNIST-1D MLP: seconds, not a result
-    workdir = str(tmp_path)
+    assert config.workers == 2  # the seeds run in two worker processes
+    workdir = str(tmp_path / "two_workers")
     summary = study.run(config, workdir)
-    with open(tmp_path / "REPORT.md") as f:
+    with open(os.path.join(workdir, "REPORT.md")) as f:
         report_md = f.read()
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads(open(os.path.join(workdir, "report.json")).read())
     assert "| " + " | ".join(report_lib.COLUMNS) + " |" in report_md
     (row,) = report["rows"]
     assert row["n"] == 2 and len(row["values"]) == 2 and row["std"] is not None
@@ -48,16 +49,33 @@ def test_tiny_suite_report_and_identical_rerun(tmp_path, mnist1d):
     # A re-run reads every sub-run back: no file touched, the same report byte for byte.
     assert study.run(config, workdir) == summary
     assert _files(workdir) == files
-    assert (tmp_path / "REPORT.md").read_text() == report_md
-    assert json.loads((tmp_path / "report.json").read_text()) == report
+    assert open(os.path.join(workdir, "REPORT.md")).read() == report_md
+    assert json.loads(open(os.path.join(workdir, "report.json")).read()) == report
+
+    # One process, one pair after the other: the same records (wall times aside).
+    config.workers = 1
+    alone = str(tmp_path / "one_worker")
+    assert study.run(config, alone)["claims"] == summary["claims"]
+    for seed in (0, 1):
+        records = [json.loads(open(os.path.join(d, "tiny_mlp", f"seed{seed}.json")).read())
+                   for d in (workdir, alone)]
+        for record in records:
+            record["summary"].pop("wall_time_s")
+        assert [(r["config"], r["summary"]) for r in records[:1]] == [
+            (r["config"], r["summary"]) for r in records[1:]]
 
     # A record of another config of the same run is refused, not silently re-used.
     config.seeds = 3
-    record = json.loads((tmp_path / "tiny_mlp" / "seed1.json").read_text())
+    record_path = os.path.join(workdir, "tiny_mlp", "seed1.json")
+    record = json.loads(open(record_path).read())
     record["config"]["num_steps"] = 21
-    (tmp_path / "tiny_mlp" / "seed1.json").write_text(json.dumps(record))
+    with open(record_path, "w") as f:
+        json.dump(record, f)
     with pytest.raises(UserError, match="another config"):
         study.run(config, workdir)
+    config.workers = 0
+    with pytest.raises(UserError, match="workers must be at least 1"):
+        study.run(config, str(tmp_path / "no_workers"))
 
 
 def _claim(low, high):

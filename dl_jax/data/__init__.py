@@ -11,6 +11,7 @@ the ArrayRecord files, ``config.data_mode = 'stream'``).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import os
 
@@ -72,6 +73,26 @@ def embedded_names() -> tuple[str, ...]:
     return tuple(sorted(EMBEDDED_BUILDERS))
 
 
+def prepared_builder(make_builder, data_dir: str):
+    """``make_builder()`` with its embedded dataset generated on disk, exactly once.
+
+    Processes that start together (SLURM tasks, reproduction workers) would otherwise all
+    generate the same files and collide when renaming them into place; an exclusive file lock
+    per dataset lets the first generate while the others wait and then read its files.
+    """
+    builder = make_builder()
+    if builder.is_prepared():
+        return builder
+    os.makedirs(data_dir, exist_ok=True)
+    lock_name = "." + builder.info.full_name.replace("/", "_") + ".lock"
+    with open(os.path.join(data_dir, lock_name), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        builder = make_builder()  # another process may have generated it while we waited
+        if not builder.is_prepared():
+            builder.download_and_prepare()
+    return builder
+
+
 def default_data_dir() -> str:
     """TFDS's own default: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
     return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
@@ -99,10 +120,10 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
     tfds.disable_progress_bar()
     data_dir = data_dir or default_data_dir()
     if name in EMBEDDED_BUILDERS:
-        builder = EMBEDDED_BUILDERS[name](data_dir=data_dir, file_format="array_record")
-        _check_classification(name, builder)  # before generating anything
-        if not builder.is_prepared():
-            builder.download_and_prepare()
+        make = functools.partial(EMBEDDED_BUILDERS[name], data_dir=data_dir,
+                                 file_format="array_record")
+        _check_classification(name, make())  # before generating anything
+        builder = prepared_builder(make, data_dir)
     else:
         if name not in tfds.list_builders(with_community_datasets=False):
             raise UserError(

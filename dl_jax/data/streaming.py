@@ -31,6 +31,7 @@ the parent and shipped to them with the pipeline).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 
 import jax
@@ -147,9 +148,8 @@ def load_streaming_dataset(name: str, *, data_dir: str | None = None) -> data_li
     tfds.disable_progress_bar()
     data_dir = data_dir or data_lib.default_data_dir()
     if name in EMBEDDED_BUILDERS:
-        builder = EMBEDDED_BUILDERS[name](data_dir=data_dir, file_format="array_record")
-        if not builder.is_prepared():
-            builder.download_and_prepare()
+        builder = data_lib.prepared_builder(functools.partial(
+            EMBEDDED_BUILDERS[name], data_dir=data_dir, file_format="array_record"), data_dir)
     elif name in tfds.list_builders(with_community_datasets=False):
         builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     else:

@@ -19,6 +19,7 @@ vocabulary. num2words, sentencepiece and tensorflow_datasets are imported only w
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -297,9 +298,9 @@ def load_pairs(name: str, data_dir: str | None, *, source_key: str | None = None
         lang = name.split("/")[1] if "/" in name else "fr"
         if lang not in LANGUAGES:
             raise UserError(f"unknown target_lang {lang!r}: choose one of {', '.join(LANGUAGES)}")
-        builder = NumbersTranslation(config=lang, data_dir=data_dir, file_format="array_record")
-        if not builder.is_prepared():
-            builder.download_and_prepare()
+        builder = data_lib.prepared_builder(functools.partial(
+            NumbersTranslation, config=lang, data_dir=data_dir, file_format="array_record"),
+            data_dir)
         source_fn = builder.as_data_source
     else:
         try:

@@ -31,4 +31,7 @@ def get_config(arg: str | None = None):
     config.seeds = 0
     config.only = ""  # comma-separated run names to restrict the suite to ("" = all)
     config.data_dir = ""  # TFDS data_dir passed to the studies that load data ("" = default)
+    # Processes running (run, seed) pairs side by side; the records do not depend on it. On one
+    # GPU or TPU host use 1 (workers would share the accelerator's memory).
+    config.workers = 2
     return config
