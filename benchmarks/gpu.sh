@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 3 and 4 as one short device session (~5 minutes on an H100):
-# ResNet-18 bf16/fp32 vs torchvision and the LSTM vs cuDNN at the issue's two shapes.
+# The GPU checks of issues 3, 4 and 13 as one short device session (~5 minutes on an H100):
+# ResNet-18 bf16/fp32 vs torchvision, the LSTM vs cuDNN at the issue's two shapes, and the NMT
+# attention model's training tokens/s vs an nn.LSTM (cuDNN) peer of the same size.
 # Needs only jax, flax, optax, numpy and (for the peers) torch/torchvision; run from the
 # repository root, e.g. through the device tool: `bash benchmarks/gpu.sh`. Logs go to $OUT
 # (or ./gpu_logs), with the results as benchmarks.json / benchmarks.md (`--smoke` as the first

@@ -9,7 +9,9 @@ is skipped with a note when it is missing; install ``pip install torch==2.13.0``
 Rounds interleave the two so that load from other processes hits both alike; the table gives
 training tokens/s (target tokens, padding included) of the best and the median round.
 
-Run: ``python -m benchmarks.nmt_cpu [--rounds 10] [--steps 2]``.
+Run: ``python -m benchmarks.nmt_cpu [--rounds 10] [--steps 2]``. On a GPU machine
+``--device=cuda`` puts the PyTorch peer on the GPU (dl_jax uses JAX's default device): the NMT row
+of ``python -m benchmarks.run --gpu`` (``benchmarks/gpu.sh``); ``--smoke`` is a tiny batch.
 """
 
 import argparse
@@ -25,13 +27,14 @@ from dl_jax.models import get_model, seq2seq
 BATCH, SOURCE, TARGET, VOCAB, EMBED, HIDDEN = 64, 96, 84, 40, 64, 128
 
 
-def make_batch(seed: int = 0):
+def make_batch(seed: int = 0, batch: int = BATCH, length: tuple[int, int] = (SOURCE, TARGET)):
     """Random token batch with sentence lengths between a quarter and all of the padded length."""
     rng = np.random.default_rng(seed)
-    source = rng.integers(4, VOCAB, (BATCH, SOURCE)).astype(np.int32)
-    target = rng.integers(4, VOCAB, (BATCH, TARGET + 1)).astype(np.int32)
-    for row, (ls, lt) in enumerate(zip(rng.integers(SOURCE // 4, SOURCE + 1, BATCH),
-                                       rng.integers(TARGET // 4, TARGET + 1, BATCH),
+    source_len, target_len = length
+    source = rng.integers(4, VOCAB, (batch, source_len)).astype(np.int32)
+    target = rng.integers(4, VOCAB, (batch, target_len + 1)).astype(np.int32)
+    for row, (ls, lt) in enumerate(zip(rng.integers(source_len // 4, source_len + 1, batch),
+                                       rng.integers(target_len // 4, target_len + 1, batch),
                                        strict=True)):
         source[row, ls:] = 0
         target[row, lt:] = 0
@@ -62,11 +65,13 @@ def jax_runner(source, target_in, target_out):
     return jax_step_runner(step, (params, tx.init(params)), inputs, target_out), count
 
 
-def torch_runner(source, target_in, target_out):
-    """``(run, param count, version)`` of the PyTorch peer, or None without torch."""
+def torch_runner(source, target_in, target_out, device: str = "cpu"):
+    """``(run, param count, version)`` of the PyTorch peer, or None without torch (or CUDA)."""
     try:
         import torch
     except ImportError:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
         return None
     from torch import nn
 
@@ -94,10 +99,10 @@ def torch_runner(source, target_in, target_out):
             hidden = torch.tanh(self.combine(torch.cat([torch.bmm(weights, memory), h], -1)))
             return self.readout(hidden)
 
-    model = Peer()
+    model = Peer().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    src, tin = torch.from_numpy(source).long(), torch.from_numpy(target_in).long()
-    tout = torch.from_numpy(target_out).long()
+    src, tin, tout = (torch.from_numpy(a).long().to(device)
+                      for a in (source, target_in, target_out))
 
     def run(n: int) -> float:
         loss = None
@@ -120,19 +125,25 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the PyTorch peer runs")
+    parser.add_argument("--smoke", action="store_true", help="batch 4, 12/10 tokens, one round")
     args = parser.parse_args(argv)
-    batch = make_batch()
+    sizes = dict(batch=4, length=(12, 10)) if args.smoke else {}
+    if args.smoke:
+        args.rounds, args.steps = 1, 1
+    batch = make_batch(**sizes)
     run, count = jax_runner(*batch)
     variants, counts = {"dl_jax Seq2Seq": run}, {"dl_jax Seq2Seq": count}
-    peer = torch_runner(*batch)
+    peer = torch_runner(*batch, device=args.device)
     if peer is None:
-        print("torch not installed: PyTorch row skipped (pip install torch==2.13.0, CPU wheel)")
+        print(f"torch (with {args.device}) not available: PyTorch row skipped")
     else:
         variants[f"torch {peer[2]} nn.LSTM"], counts[f"torch {peer[2]} nn.LSTM"] = peer[0], peer[1]
     for run in variants.values():
         run(1)  # compile / warm up
     seconds = interleaved_seconds(variants, args.rounds, args.steps)
-    tokens = BATCH * TARGET
+    tokens = batch[2].size  # target tokens, padding included
     results = {}
     print(f"{'variant':32s} {'params':>9s} {'best tok/s':>11s} {'median tok/s':>13s}")
     for name, times in seconds.items():

@@ -115,12 +115,16 @@ def measure_all(size: str, only: tuple[str, ...] = BENCHMARKS) -> dict:
 
 
 def measure_gpu(smoke: bool = False) -> dict:
-    """The GPU targets (ResNet-18 vs torchvision, LSTM vs cuDNN) as rows of the same report."""
-    from benchmarks import lstm_gpu, resnet18_gpu
+    """The GPU rows (ResNet-18 vs torchvision, LSTM and NMT vs cuDNN) of the same report."""
+    from benchmarks import lstm_gpu, nmt_cpu, resnet18_gpu
 
     load_before = os.getloadavg()[0]
     argv = ["--smoke"] if smoke else []
     rows = report.resnet_rows(resnet18_gpu.main(argv)) + report.lstm_gpu_rows(lstm_gpu.main(argv))
+    rows += report.rows_from_result(
+        "NMT train step (GPU)", nmt_cpu.main([*argv, "--device=cuda"]), "tokens/s",
+        setting="Seq2Seq attention vs nn.LSTM (cuDNN), " + (
+            "smoke batch" if smoke else f"B{nmt_cpu.BATCH} S{nmt_cpu.SOURCE} T{nmt_cpu.TARGET}"))
     notes = [row["note"] for row in rows if "skipped" in row["note"]]
     return {"mode": "gpu-smoke" if smoke else "gpu", "rows": rows, "notes": notes,
             "seconds": {}, **report.environment(load_before)}

@@ -10,6 +10,7 @@ CUDA).
 
 import functools
 import importlib.abc
+import importlib.util
 import json
 import math
 import sys
@@ -41,7 +42,12 @@ def test_gpu_report_smoke(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "benchmarks.json").read_text())
     assert saved["mode"] == "gpu-smoke" and saved["rows"] == result["rows"]
     assert [r["benchmark"] for r in saved["rows"]] == [
-        "ResNet-18 train step", "ResNet-18 train step", "LSTM train step (GPU)"]
+        "ResNet-18 train step", "ResNet-18 train step", "LSTM train step (GPU)",
+        "NMT train step (GPU)"]
+    nmt = saved["rows"][3]
+    assert nmt["ours"] == "dl_jax Seq2Seq" and nmt["ours_value"] > 0
+    cuda = importlib.util.find_spec("torch") is not None and __import__("torch").cuda.is_available()
+    assert (nmt["peer"] is not None) == cuda  # without CUDA the PyTorch row is skipped
     assert saved["rows"][0]["ours_value"] == resnet["dl_jax bf16"]["median"]
     assert saved["rows"][2]["ours_value"] == times["dl_jax LSTM (default)"]
 
