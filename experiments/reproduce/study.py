@@ -32,6 +32,7 @@ from absl import logging
 
 from dl_jax.errors import UserError
 from dl_jax.training import writers
+from experiments.common import cli
 from experiments.reproduce import claims as claims_lib
 from experiments.reproduce import report as report_lib
 from experiments.reproduce.config import DEFAULT_SEEDS, SUITES
@@ -175,6 +176,7 @@ def _init_worker() -> None:
     """A worker process: absl logs, stops only through the trainer's checkpointing handler."""
     logging.use_absl_handler()
     logging.set_verbosity(logging.INFO)
+    cli.quiet_library_logs()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the trainer handles them while it trains
         signal.signal(sig, signal.SIG_IGN)
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # workers share a GPU
