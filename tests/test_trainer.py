@@ -1,11 +1,13 @@
 import json
 import os
+import subprocess
+import sys
 
 import flax.linen as nn
 import jax
 import numpy as np
 import pytest
-from conftest import read_jsonl, without_wall_time
+from conftest import ROOT, read_jsonl, without_wall_time
 
 from dl_jax import data as data_lib
 from dl_jax.errors import UserError
@@ -291,3 +293,10 @@ def test_unreadable_run_files_are_one_line_errors(tmp_path, tiny_config, mnist1d
     with pytest.raises(UserError, match=r"cannot read .*metrics.jsonl \(line 2\)"):
         train_and_evaluate(tiny_config(), str(run), dataset=dataset)
     assert (run / "metrics.jsonl").read_text() == '{"step": 10}\n{"step": 2'
+
+
+def test_event_writer_does_not_import_torch():
+    # tensorboardX imports torch when installed (3 s per run); the writer blocks that one import.
+    code = ("import sys; from dl_jax.training import writers; writers._summary_writer_class(); "
+            "assert 'torch' not in sys.modules and 'tensorboardX' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 
 import jax
@@ -149,6 +150,24 @@ def prepare_workdir(workdir: str) -> None:
         raise UserError(f"--workdir {workdir} is not writable")
 
 
+def _summary_writer_class():
+    """The ``SummaryWriter`` of tensorboardX, imported without PyTorch.
+
+    tensorboardX imports torch at import time when it is installed (3 s of every run's start on
+    a machine with torch), only to accept torch tensors; we write Python floats. A ``None`` in
+    ``sys.modules`` makes that one ``import torch`` fail fast; torch itself stays importable.
+    """
+    if "torch" in sys.modules or "tensorboardX" in sys.modules:
+        from tensorboardX import SummaryWriter
+        return SummaryWriter
+    sys.modules["torch"] = None
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
+
+
 class MetricWriter:
     """Appends step records to ``metrics.jsonl`` and TensorBoard scalars under ``workdir``.
 
@@ -165,9 +184,7 @@ class MetricWriter:
         write_jsonl(self.path, [r for r in read_jsonl(self.path)
                                 if resume_step is not None and r["step"] <= resume_step])
         try:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+            self._tb = _summary_writer_class()(logdir=workdir, flush_secs=30)
         except ImportError:
             logging.warning("tensorboardX is not installed: no TensorBoard events are written")
 
